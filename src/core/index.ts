@@ -1,0 +1,302 @@
+// The compiled decision index: every account's and device's access list, every realm, and every
+// active trunk IP ACL entry, held in memory so a decision never touches the database.
+//
+// Decisions are synchronous, so replacing one account's compiled entry between two decisions is
+// atomic: no decision can see a half-updated account. That is what lets one account change be
+// applied by compiling that account alone (`putAccount`), while a full rebuild (`build`) makes a
+// new index that the owner swaps in with one reference assignment.
+
+import type { AccessList, ListDecision, Verdict } from './acl.ts';
+import { explainList } from './acl.ts';
+import { formatIPv4, formatIPv6, parseCidrInto, parseIpInto } from './ip.ts';
+import { ListArena, NO_LIST } from './list-arena.ts';
+import type { PrefixTable } from './prefix-table.ts';
+import { PrefixTableBuilder } from './prefix-table.ts';
+
+export interface IndexDevice {
+  id: string;
+  /** SIP username, unique within the account. */
+  username: string;
+  accessList?: AccessList | null;
+}
+
+export interface IndexAccount {
+  id: string;
+  realm: string;
+  accessList?: AccessList | null;
+  devices: IndexDevice[];
+}
+
+/** An active entry: it and its trunk are enabled. */
+export interface IndexTrunkEntry {
+  id: string;
+  accountId: string;
+  trunkId: string;
+  ipAddress: string;
+}
+
+export interface IndexSnapshot {
+  accounts: IndexAccount[];
+  trunkEntries: IndexTrunkEntry[];
+}
+
+export interface TrunkMatch {
+  ip: string;
+  accountId: string;
+  trunkId: string;
+  ipAclId: string;
+  ipAddress: string;
+}
+
+export interface AccountDecision {
+  decision: Verdict;
+  account: ListDecision;
+  device?: ListDecision;
+}
+
+export interface RealmDecision {
+  decision: Verdict;
+  reason?: 'unknown_realm';
+  accountId?: string;
+  deviceId?: string;
+  account?: ListDecision;
+  device?: ListDecision;
+}
+
+// Each list lives in the index's ListArena; the objects below hold handles into it. Handles are
+// mutable only so that compaction can move records (see `compact`).
+interface CompiledDevice {
+  readonly id: string;
+  readonly username: string;
+  list: number;
+  /** The stored CIDRs of the device's list, to name the one that decided. */
+  readonly cidrs: readonly string[];
+}
+
+interface CompiledAccount {
+  readonly id: string;
+  readonly realm: string;
+  list: number;
+  readonly cidrs: readonly string[];
+  /**
+   * The devices that have a list, for the fast path: accounts have a handful, so a scan of ids
+   * (usually the very string objects the caller passes) beats a second hash lookup. A device
+   * without a list needs no entry: a missing list allows.
+   */
+  readonly listedIds: readonly string[];
+  readonly listedDevices: readonly CompiledDevice[];
+  readonly devicesById: Map<string, CompiledDevice>;
+  readonly devicesByUsername: Map<string, CompiledDevice>;
+}
+
+const NO_CIDRS: readonly string[] = [];
+/** Beyond this many devices with lists, `allows` finds the device by its Map instead. */
+const DEVICE_SCAN_MAX = 8;
+
+function compileAccount(account: IndexAccount, arena: ListArena): CompiledAccount {
+  const devicesById = new Map<string, CompiledDevice>();
+  const devicesByUsername = new Map<string, CompiledDevice>();
+  const listedIds: string[] = [];
+  const listedDevices: CompiledDevice[] = [];
+  for (const d of account.devices) {
+    const list = d.accessList ? arena.add(d.accessList) : NO_LIST;
+    const device: CompiledDevice = { id: d.id, username: d.username, list, cidrs: d.accessList?.cidrs ?? NO_CIDRS };
+    devicesById.set(d.id, device);
+    devicesByUsername.set(d.username, device);
+    if (list !== NO_LIST) {
+      listedIds.push(d.id);
+      listedDevices.push(device);
+    }
+  }
+  return {
+    id: account.id,
+    realm: account.realm,
+    list: account.accessList ? arena.add(account.accessList) : NO_LIST,
+    cidrs: account.accessList?.cidrs ?? NO_CIDRS,
+    listedIds,
+    listedDevices,
+    devicesById,
+    devicesByUsername,
+  };
+}
+
+/** The handle of a device's list (NO_LIST for a device without one, or an unknown device). */
+function deviceList(account: CompiledAccount, deviceId: string): number {
+  const ids = account.listedIds;
+  if (ids.length > DEVICE_SCAN_MAX) return account.devicesById.get(deviceId)?.list ?? NO_LIST;
+  for (let k = 0; k < ids.length; k++) if (ids[k] === deviceId) return account.listedDevices[k]!.list;
+  return NO_LIST;
+}
+
+function releaseAccount(account: CompiledAccount, arena: ListArena): void {
+  arena.remove(account.list);
+  for (const device of account.listedDevices) arena.remove(device.list);
+}
+
+interface TrunkTable {
+  readonly table: PrefixTable;
+  readonly entries: readonly IndexTrunkEntry[];
+}
+
+function compileTrunks(entries: readonly IndexTrunkEntry[]): TrunkTable {
+  const builder = new PrefixTableBuilder();
+  const parsed = new Uint32Array(5);
+  for (let value = 0; value < entries.length; value++) {
+    const family = parseCidrInto(entries[value]!.ipAddress, parsed);
+    if (family !== 0) builder.add(family, parsed, parsed[4]!, value);
+  }
+  return { table: builder.build(), entries };
+}
+
+// One scratch for the parsed source: decisions run one at a time.
+const source = new Uint32Array(4);
+
+function sourceText(family: 4 | 6): string {
+  return family === 4 ? formatIPv4(source[0]!) : formatIPv6([source[0]!, source[1]!, source[2]!, source[3]!]);
+}
+
+export class DecisionIndex {
+  private arena = new ListArena();
+
+  private constructor(
+    private readonly accounts: Map<string, CompiledAccount>,
+    private readonly realms: Map<string, CompiledAccount>,
+    private trunks: TrunkTable,
+  ) {}
+
+  static build(snapshot: IndexSnapshot): DecisionIndex {
+    const index = new DecisionIndex(new Map(), new Map(), compileTrunks(snapshot.trunkEntries));
+    for (const account of snapshot.accounts) index.putAccount(account);
+    return index;
+  }
+
+  get accountCount(): number {
+    return this.accounts.size;
+  }
+
+  get trunkEntryCount(): number {
+    return this.trunks.entries.length;
+  }
+
+  /** Compiles one account (its list, its devices' lists, its realm) and swaps it in. */
+  putAccount(account: IndexAccount): void {
+    const compiled = compileAccount(account, this.arena);
+    const previous = this.accounts.get(account.id);
+    if (previous) releaseAccount(previous, this.arena);
+    if (previous && previous.realm !== account.realm && this.realms.get(previous.realm) === previous) {
+      this.realms.delete(previous.realm);
+    }
+    this.accounts.set(account.id, compiled);
+    this.realms.set(account.realm, compiled);
+    if (this.arena.wantsCompaction) this.compact();
+  }
+
+  removeAccount(id: string): void {
+    const previous = this.accounts.get(id);
+    if (!previous) return;
+    releaseAccount(previous, this.arena);
+    this.accounts.delete(id);
+    if (this.realms.get(previous.realm) === previous) this.realms.delete(previous.realm);
+    if (this.arena.wantsCompaction) this.compact();
+  }
+
+  /**
+   * Replaced lists leave garbage in the arena; once it is half the arena, the live records move
+   * to a fresh one (a copy of typed-array words, no recompiling). Amortised over the changes
+   * that made the garbage, this costs each change about as much as copying its own lists.
+   */
+  private compact(): void {
+    const next = new ListArena(this.arena.liveWords);
+    for (const account of this.accounts.values()) {
+      account.list = this.arena.moveTo(next, account.list);
+      for (const device of account.listedDevices) device.list = this.arena.moveTo(next, device.list);
+    }
+    this.arena = next;
+  }
+
+  /** Replaces the whole set of active trunk IP ACL entries. */
+  setTrunkEntries(entries: readonly IndexTrunkEntry[]): void {
+    this.trunks = compileTrunks(entries);
+  }
+
+  hasAccount(id: string): boolean {
+    return this.accounts.has(id);
+  }
+
+  hasDevice(accountId: string, deviceId: string): boolean {
+    return this.accounts.get(accountId)?.devicesById.has(deviceId) ?? false;
+  }
+
+  /** The fast path: does the account's list (and the device's, when given) let `ip` through? */
+  allows(accountId: string, deviceId: string | undefined, ip: string, userAgent: string): boolean {
+    const account = this.accounts.get(accountId);
+    if (account === undefined) return false;
+    const family = parseIpInto(ip, source);
+    if (family === 0) return false;
+    const arena = this.arena;
+    if (!arena.allows(account.list, family, source, userAgent)) return false;
+    if (deviceId === undefined) return true;
+    return arena.allows(deviceList(account, deviceId), family, source, userAgent);
+  }
+
+  /**
+   * The decision with its explanation, or null when the account is unknown or `ip` is not an
+   * address. An unknown device of a known account has no list: it is judged as 'no_list'.
+   */
+  decide(accountId: string, deviceId: string | undefined, ip: string, userAgent: string): AccountDecision | null {
+    const account = this.accounts.get(accountId);
+    if (account === undefined) return null;
+    const family = parseIpInto(ip, source);
+    if (family === 0) return null;
+    return this.judge(account, deviceId === undefined ? undefined : account.devicesById.get(deviceId), deviceId !== undefined, family, userAgent);
+  }
+
+  /** What an edge asks: the realm names the account, the SIP username names a device. */
+  decideByRealm(ip: string, realm: string, username: string, userAgent: string, unknownRealm: Verdict): RealmDecision {
+    const account = this.realms.get(realm.toLowerCase());
+    if (account === undefined) return { decision: unknownRealm, reason: 'unknown_realm' };
+    const family = parseIpInto(ip, source);
+    if (family === 0) return { decision: 'deny', accountId: account.id };
+    const device = account.devicesByUsername.get(username);
+    const verdict = this.judge(account, device, device !== undefined, family, userAgent);
+    const answer: RealmDecision = { ...verdict, accountId: account.id };
+    if (device) answer.deviceId = device.id;
+    return answer;
+  }
+
+  /** The active trunk IP ACL entry that `ip` authenticates (longest prefix), or null. */
+  lookupTrunk(ip: string): TrunkMatch | null {
+    const family = parseIpInto(ip, source);
+    if (family === 0) return null;
+    const entry = this.trunkEntryOfSource(family);
+    if (entry === null) return null;
+    return { ip: sourceText(family), accountId: entry.accountId, trunkId: entry.trunkId, ipAclId: entry.id, ipAddress: entry.ipAddress };
+  }
+
+  /** The same lookup without building an answer (the edge's fast path): the entry itself. */
+  trunkEntryFor(ip: string): IndexTrunkEntry | null {
+    const family = parseIpInto(ip, source);
+    return family === 0 ? null : this.trunkEntryOfSource(family);
+  }
+
+  private trunkEntryOfSource(family: 4 | 6): IndexTrunkEntry | null {
+    const { table, entries } = this.trunks;
+    const found = family === 4 ? table.lookup4(source[0]!) : table.lookup6(source);
+    return found < 0 ? null : entries[found]!;
+  }
+
+  private judge(account: CompiledAccount, device: CompiledDevice | undefined, withDevice: boolean, family: 4 | 6, userAgent: string): AccountDecision {
+    const accountPart = this.judgeList(account.list, account.cidrs, family, userAgent);
+    if (!withDevice) return { decision: accountPart.decision, account: accountPart };
+    const devicePart = this.judgeList(device?.list ?? NO_LIST, device?.cidrs ?? NO_CIDRS, family, userAgent);
+    const decision = accountPart.decision === 'allow' && devicePart.decision === 'allow' ? 'allow' : 'deny';
+    return { decision, account: accountPart, device: devicePart };
+  }
+
+  /** One list's part of a decision, with its reason (api.md §4), for the parsed `source`. */
+  private judgeList(list: number, cidrs: readonly string[], family: 4 | 6, userAgent: string): ListDecision {
+    if (list === NO_LIST) return { decision: 'allow', reason: 'no_list' };
+    const arena = this.arena;
+    return explainList(arena.order(list), arena.userAgentAllowed(list, userAgent), cidrs, arena.find(list, family, source));
+  }
+}
