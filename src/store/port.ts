@@ -1,0 +1,246 @@
+// The one persistence interface. Services hold a `Store`; every change goes through
+// `store.transaction(fn)`, inside which `tx` sees its own writes and nothing is visible to anyone
+// else until the function resolves. No business rules live below this line.
+
+import type { AccessList } from '../core/acl.ts';
+
+export type Json = Record<string, unknown>;
+
+export interface AccountRow {
+  id: string;
+  name: string;
+  nameKey: string;
+  realm: string;
+  parentId: string | null;
+  path: string;
+  superduper: boolean;
+  apiKey: string;
+  accessList: AccessList | null;
+  extra: Json;
+  revision: string;
+  created: string;
+  modified: string;
+}
+
+export interface UserRow {
+  id: string;
+  accountId: string;
+  username: string;
+  passwordHash: string;
+  privLevel: 'admin' | 'user';
+  extra: Json;
+  revision: string;
+  created: string;
+  modified: string;
+}
+
+export interface TokenRow {
+  hash: string;
+  accountId: string;
+  ownerId: string | null;
+  method: string;
+  expiresAt: string;
+  created: string;
+}
+
+export interface DeviceRow {
+  id: string;
+  accountId: string;
+  name: string;
+  sipUsername: string;
+  enabled: boolean;
+  accessList: AccessList | null;
+  extra: Json;
+  revision: string;
+  created: string;
+  modified: string;
+}
+
+export interface IpRow {
+  ip: string;
+  zone: string;
+  host: string;
+  assignedTo: string | null;
+  revision: string;
+  created: string;
+  modified: string;
+}
+
+export interface TrunkRow {
+  id: string;
+  accountId: string;
+  name: string;
+  enabled: boolean;
+  revision: string;
+  created: string;
+  modified: string;
+}
+
+export interface IpAclRow {
+  id: string;
+  trunkId: string;
+  accountId: string;
+  ipAddress: string;
+  family: 4 | 6;
+  rangeLo: string;
+  rangeHi: string;
+  prefix: number;
+  description: string;
+  enabled: boolean;
+  revision: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** An active entry (it and its trunk enabled) that overlaps a queried range. */
+export interface ActiveIpAcl extends IpAclRow {
+  trunkEnabled: boolean;
+}
+
+export interface AuditRow {
+  id: string;
+  seq: number;
+  timestamp: string;
+  accountId: string;
+  actor: Json;
+  action: 'create' | 'update' | 'delete';
+  resource: string;
+  resourceId: string;
+  before: Json | null;
+  after: Json | null;
+}
+
+/** What changed, for the decision index: an account's data, or the trunk ACL set. */
+export type ChangeKind = 'account' | 'account_deleted' | 'trunks';
+
+export interface ChangeRow {
+  id: number;
+  accountId: string | null;
+  kind: ChangeKind;
+  at: string;
+}
+
+export interface IpFilter {
+  zone?: string;
+  host?: string;
+  status?: 'available' | 'assigned';
+  assignedTo?: string;
+}
+
+/** Every query and write the services need. The same methods run inside and outside a transaction. */
+export interface Repository {
+  // accounts
+  getAccount(id: string): Promise<AccountRow | undefined>;
+  getAccountByRealm(realm: string): Promise<AccountRow | undefined>;
+  getAccountByApiKey(apiKey: string): Promise<AccountRow | undefined>;
+  findAccountsByNameKey(nameKey: string): Promise<AccountRow[]>;
+  listAccounts(): Promise<AccountRow[]>;
+  listChildren(id: string): Promise<AccountRow[]>;
+  listDescendants(path: string): Promise<AccountRow[]>;
+  countAccounts(): Promise<number>;
+  insertAccount(row: AccountRow): Promise<void>;
+  updateAccount(row: AccountRow): Promise<void>;
+  deleteAccount(id: string): Promise<void>;
+
+  // users
+  getUser(id: string): Promise<UserRow | undefined>;
+  getUserByUsername(accountId: string, username: string): Promise<UserRow | undefined>;
+  listUsers(accountId: string): Promise<UserRow[]>;
+  insertUser(row: UserRow): Promise<void>;
+  updateUser(row: UserRow): Promise<void>;
+  deleteUser(id: string): Promise<void>;
+
+  // tokens
+  getToken(hash: string): Promise<TokenRow | undefined>;
+  insertToken(row: TokenRow): Promise<void>;
+  deleteToken(hash: string): Promise<void>;
+  deleteExpiredTokens(now: string): Promise<void>;
+
+  // devices
+  getDevice(id: string): Promise<DeviceRow | undefined>;
+  getDeviceBySipUsername(accountId: string, sipUsername: string): Promise<DeviceRow | undefined>;
+  listDevices(accountId: string): Promise<DeviceRow[]>;
+  listAllDevices(): Promise<DeviceRow[]>;
+  insertDevice(row: DeviceRow): Promise<void>;
+  updateDevice(row: DeviceRow): Promise<void>;
+  deleteDevice(id: string): Promise<void>;
+
+  // dedicated IPs
+  getIp(ip: string): Promise<IpRow | undefined>;
+  listIps(filter: IpFilter): Promise<IpRow[]>;
+  insertIp(row: IpRow): Promise<void>;
+  updateIp(row: IpRow): Promise<void>;
+  deleteIp(ip: string): Promise<void>;
+  /** Assigns only if still available: false when another transaction took it first. */
+  assignIpIfAvailable(ip: string, accountId: string, revision: string, modified: string): Promise<boolean>;
+  /** Releases only if assigned to `accountId`. */
+  releaseIpIfAssigned(ip: string, accountId: string, revision: string, modified: string): Promise<boolean>;
+
+  // trunks and IP ACL entries
+  getTrunk(id: string): Promise<TrunkRow | undefined>;
+  listTrunks(accountId: string): Promise<TrunkRow[]>;
+  insertTrunk(row: TrunkRow): Promise<void>;
+  updateTrunk(row: TrunkRow): Promise<void>;
+  deleteTrunk(id: string): Promise<void>;
+  getIpAcl(id: string): Promise<IpAclRow | undefined>;
+  listIpAcls(filter: { accountId?: string; trunkId?: string }): Promise<IpAclRow[]>;
+  countIpAcls(trunkId: string): Promise<number>;
+  /** Enabled entries of enabled trunks whose range overlaps [lo, hi] of one family. */
+  findActiveOverlaps(family: 4 | 6, lo: string, hi: string): Promise<ActiveIpAcl[]>;
+  listActiveIpAcls(): Promise<IpAclRow[]>;
+  insertIpAcl(row: IpAclRow): Promise<void>;
+  updateIpAcl(row: IpAclRow): Promise<void>;
+  deleteIpAcl(id: string): Promise<void>;
+
+  // audit
+  insertAudit(row: Omit<AuditRow, 'seq'>): Promise<void>;
+  listAudit(accountId: string, options: { resource?: string; limit: number; beforeSeq?: number }): Promise<AuditRow[]>;
+
+  // failed logins (brute-force throttle)
+  /** Times of the key's failures at or after `since`, oldest first. */
+  listLoginFailures(key: string, since: string): Promise<string[]>;
+  insertLoginFailure(key: string, at: string): Promise<void>;
+  deleteLoginFailures(key: string): Promise<void>;
+  /** Forgets every failure before `before` (they no longer count). */
+  pruneLoginFailures(before: string): Promise<void>;
+
+  // change feed
+  recordChange(kind: ChangeKind, accountId: string | null, at: string): Promise<void>;
+  changesSince(id: number): Promise<ChangeRow[]>;
+  lastChangeId(): Promise<number>;
+}
+
+export interface Store {
+  readonly kind: 'sqlite' | 'postgres';
+  /** Reads of committed data, outside any transaction. */
+  readonly read: Repository;
+  /**
+   * Runs `fn` in one transaction: committed when it resolves, rolled back when it throws.
+   * Transactions that write are serialised, so check-then-write inside one is race-free.
+   */
+  transaction<T>(fn: (tx: Repository) => Promise<T>): Promise<T>;
+  /** Resolves when the database answers; rejects when it cannot be reached. */
+  ping(): Promise<void>;
+  /**
+   * Optional (PostgreSQL): calls `listener` when another node may have committed a change, and
+   * whenever the notification channel is lost or regained. The listener replays the change feed.
+   */
+  onChange?(listener: () => void): void;
+  close(): Promise<void>;
+}
+
+/** The database cannot be reached (api.md §1: 503 `datastore fatal error`). */
+export class StoreUnavailableError extends Error {
+  constructor(cause: unknown) {
+    super('the database cannot be reached', { cause });
+    this.name = 'StoreUnavailableError';
+  }
+}
+
+/** A unique constraint refused a write. */
+export class UniqueViolationError extends Error {
+  constructor(cause: unknown) {
+    super('unique constraint violated', { cause });
+    this.name = 'UniqueViolationError';
+  }
+}

@@ -1,0 +1,467 @@
+// The Repository written once in portable SQL (`?` placeholders), over a minimal executor that
+// each adapter provides. Rows are mapped between snake_case columns and the port's types here.
+
+import type {
+  AccountRow,
+  ActiveIpAcl,
+  AuditRow,
+  ChangeKind,
+  ChangeRow,
+  DeviceRow,
+  IpAclRow,
+  IpFilter,
+  IpRow,
+  Repository,
+  TokenRow,
+  TrunkRow,
+  UserRow,
+} from './port.ts';
+
+type Param = string | number | null;
+type Raw = Record<string, unknown>;
+
+export interface SqlExecutor {
+  all(sql: string, params?: Param[]): Promise<Raw[]>;
+  run(sql: string, params?: Param[]): Promise<number>;
+  /** Serialises the writers of the change feed and audit trail so their sequence follows commit order. */
+  lockChangeFeed(): Promise<void>;
+}
+
+const str = (v: unknown): string => String(v);
+const nullable = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
+const bool = (v: unknown): boolean => v === 1 || v === true || v === '1';
+const json = <T>(v: unknown): T => JSON.parse(String(v)) as T;
+const jsonOrNull = <T>(v: unknown): T | null => (v === null || v === undefined ? null : json<T>(v));
+const int = (b: boolean): number => (b ? 1 : 0);
+
+function toAccount(r: Raw): AccountRow {
+  return {
+    id: str(r.id),
+    name: str(r.name),
+    nameKey: str(r.name_key),
+    realm: str(r.realm),
+    parentId: nullable(r.parent_id),
+    path: str(r.path),
+    superduper: bool(r.superduper),
+    apiKey: str(r.api_key),
+    accessList: jsonOrNull(r.access_list),
+    extra: json(r.extra),
+    revision: str(r.revision),
+    created: str(r.created),
+    modified: str(r.modified),
+  };
+}
+
+function toUser(r: Raw): UserRow {
+  return {
+    id: str(r.id),
+    accountId: str(r.account_id),
+    username: str(r.username),
+    passwordHash: str(r.password_hash),
+    privLevel: r.priv_level === 'admin' ? 'admin' : 'user',
+    extra: json(r.extra),
+    revision: str(r.revision),
+    created: str(r.created),
+    modified: str(r.modified),
+  };
+}
+
+function toToken(r: Raw): TokenRow {
+  return {
+    hash: str(r.hash),
+    accountId: str(r.account_id),
+    ownerId: nullable(r.owner_id),
+    method: str(r.method),
+    expiresAt: str(r.expires_at),
+    created: str(r.created),
+  };
+}
+
+function toDevice(r: Raw): DeviceRow {
+  return {
+    id: str(r.id),
+    accountId: str(r.account_id),
+    name: str(r.name),
+    sipUsername: str(r.sip_username),
+    enabled: bool(r.enabled),
+    accessList: jsonOrNull(r.access_list),
+    extra: json(r.extra),
+    revision: str(r.revision),
+    created: str(r.created),
+    modified: str(r.modified),
+  };
+}
+
+function toIp(r: Raw): IpRow {
+  return {
+    ip: str(r.ip),
+    zone: str(r.zone),
+    host: str(r.host),
+    assignedTo: nullable(r.assigned_to),
+    revision: str(r.revision),
+    created: str(r.created),
+    modified: str(r.modified),
+  };
+}
+
+function toTrunk(r: Raw): TrunkRow {
+  return {
+    id: str(r.id),
+    accountId: str(r.account_id),
+    name: str(r.name),
+    enabled: bool(r.enabled),
+    revision: str(r.revision),
+    created: str(r.created),
+    modified: str(r.modified),
+  };
+}
+
+function toIpAcl(r: Raw): IpAclRow {
+  return {
+    id: str(r.id),
+    trunkId: str(r.trunk_id),
+    accountId: str(r.account_id),
+    ipAddress: str(r.ip_address),
+    family: Number(r.family) === 6 ? 6 : 4,
+    rangeLo: str(r.range_lo),
+    rangeHi: str(r.range_hi),
+    prefix: Number(r.prefix),
+    description: str(r.description),
+    enabled: bool(r.enabled),
+    revision: str(r.revision),
+    createdAt: str(r.created_at),
+    updatedAt: str(r.updated_at),
+  };
+}
+
+function toAudit(r: Raw): AuditRow {
+  return {
+    id: str(r.id),
+    seq: Number(r.seq),
+    timestamp: str(r.timestamp),
+    accountId: str(r.account_id),
+    actor: json(r.actor),
+    action: str(r.action) as AuditRow['action'],
+    resource: str(r.resource),
+    resourceId: str(r.resource_id),
+    before: jsonOrNull(r.before_doc),
+    after: jsonOrNull(r.after_doc),
+  };
+}
+
+const jsonText = (v: unknown): string | null => (v === null || v === undefined ? null : JSON.stringify(v));
+
+export class SqlRepository implements Repository {
+  constructor(private readonly db: SqlExecutor) {}
+
+  private async one<T>(sql: string, params: Param[], map: (r: Raw) => T): Promise<T | undefined> {
+    const rows = await this.db.all(sql, params);
+    return rows.length > 0 ? map(rows[0]!) : undefined;
+  }
+
+  private async many<T>(sql: string, params: Param[], map: (r: Raw) => T): Promise<T[]> {
+    return (await this.db.all(sql, params)).map(map);
+  }
+
+  private async count(sql: string, params: Param[]): Promise<number> {
+    const rows = await this.db.all(sql, params);
+    return Number(rows[0]?.n ?? 0);
+  }
+
+  // accounts
+  getAccount(id: string) {
+    return this.one('SELECT * FROM accounts WHERE id = ?', [id], toAccount);
+  }
+  getAccountByRealm(realm: string) {
+    return this.one('SELECT * FROM accounts WHERE realm = ?', [realm], toAccount);
+  }
+  getAccountByApiKey(apiKey: string) {
+    return this.one('SELECT * FROM accounts WHERE api_key = ?', [apiKey], toAccount);
+  }
+  findAccountsByNameKey(nameKey: string) {
+    return this.many('SELECT * FROM accounts WHERE name_key = ? ORDER BY id', [nameKey], toAccount);
+  }
+  listAccounts() {
+    return this.many('SELECT * FROM accounts ORDER BY path', [], toAccount);
+  }
+  listChildren(id: string) {
+    return this.many('SELECT * FROM accounts WHERE parent_id = ? ORDER BY id', [id], toAccount);
+  }
+  listDescendants(path: string) {
+    return this.many('SELECT * FROM accounts WHERE path LIKE ? AND path <> ? ORDER BY path', [`${path}%`, path], toAccount);
+  }
+  countAccounts() {
+    return this.count('SELECT COUNT(*) AS n FROM accounts', []);
+  }
+  async insertAccount(a: AccountRow) {
+    await this.db.run(
+      `INSERT INTO accounts (id, name, name_key, realm, parent_id, path, superduper, api_key, access_list, extra, revision, created, modified)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      [a.id, a.name, a.nameKey, a.realm, a.parentId, a.path, int(a.superduper), a.apiKey, jsonText(a.accessList), JSON.stringify(a.extra), a.revision, a.created, a.modified],
+    );
+  }
+  async updateAccount(a: AccountRow) {
+    await this.db.run(
+      `UPDATE accounts SET name = ?, name_key = ?, realm = ?, access_list = ?, extra = ?, revision = ?, modified = ? WHERE id = ?`,
+      [a.name, a.nameKey, a.realm, jsonText(a.accessList), JSON.stringify(a.extra), a.revision, a.modified, a.id],
+    );
+  }
+  async deleteAccount(id: string) {
+    await this.db.run('DELETE FROM accounts WHERE id = ?', [id]);
+  }
+
+  // users
+  getUser(id: string) {
+    return this.one('SELECT * FROM users WHERE id = ?', [id], toUser);
+  }
+  getUserByUsername(accountId: string, username: string) {
+    return this.one('SELECT * FROM users WHERE account_id = ? AND username = ?', [accountId, username], toUser);
+  }
+  listUsers(accountId: string) {
+    return this.many('SELECT * FROM users WHERE account_id = ? ORDER BY id', [accountId], toUser);
+  }
+  async insertUser(u: UserRow) {
+    await this.db.run(
+      `INSERT INTO users (id, account_id, username, password_hash, priv_level, extra, revision, created, modified) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      [u.id, u.accountId, u.username, u.passwordHash, u.privLevel, JSON.stringify(u.extra), u.revision, u.created, u.modified],
+    );
+  }
+  async updateUser(u: UserRow) {
+    await this.db.run(
+      `UPDATE users SET username = ?, password_hash = ?, priv_level = ?, extra = ?, revision = ?, modified = ? WHERE id = ?`,
+      [u.username, u.passwordHash, u.privLevel, JSON.stringify(u.extra), u.revision, u.modified, u.id],
+    );
+  }
+  async deleteUser(id: string) {
+    await this.db.run('DELETE FROM users WHERE id = ?', [id]);
+  }
+
+  // tokens
+  getToken(hash: string) {
+    return this.one('SELECT * FROM tokens WHERE hash = ?', [hash], toToken);
+  }
+  async insertToken(t: TokenRow) {
+    await this.db.run('INSERT INTO tokens (hash, account_id, owner_id, method, expires_at, created) VALUES (?, ?, ?, ?, ?, ?)', [
+      t.hash,
+      t.accountId,
+      t.ownerId,
+      t.method,
+      t.expiresAt,
+      t.created,
+    ]);
+  }
+  async deleteToken(hash: string) {
+    await this.db.run('DELETE FROM tokens WHERE hash = ?', [hash]);
+  }
+  async deleteExpiredTokens(now: string) {
+    await this.db.run('DELETE FROM tokens WHERE expires_at < ?', [now]);
+  }
+
+  // devices
+  getDevice(id: string) {
+    return this.one('SELECT * FROM devices WHERE id = ?', [id], toDevice);
+  }
+  getDeviceBySipUsername(accountId: string, sipUsername: string) {
+    return this.one('SELECT * FROM devices WHERE account_id = ? AND sip_username = ?', [accountId, sipUsername], toDevice);
+  }
+  listDevices(accountId: string) {
+    return this.many('SELECT * FROM devices WHERE account_id = ? ORDER BY id', [accountId], toDevice);
+  }
+  listAllDevices() {
+    return this.many('SELECT * FROM devices ORDER BY account_id, id', [], toDevice);
+  }
+  async insertDevice(d: DeviceRow) {
+    await this.db.run(
+      `INSERT INTO devices (id, account_id, name, sip_username, enabled, access_list, extra, revision, created, modified) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      [d.id, d.accountId, d.name, d.sipUsername, int(d.enabled), jsonText(d.accessList), JSON.stringify(d.extra), d.revision, d.created, d.modified],
+    );
+  }
+  async updateDevice(d: DeviceRow) {
+    await this.db.run(
+      `UPDATE devices SET name = ?, sip_username = ?, enabled = ?, access_list = ?, extra = ?, revision = ?, modified = ? WHERE id = ?`,
+      [d.name, d.sipUsername, int(d.enabled), jsonText(d.accessList), JSON.stringify(d.extra), d.revision, d.modified, d.id],
+    );
+  }
+  async deleteDevice(id: string) {
+    await this.db.run('DELETE FROM devices WHERE id = ?', [id]);
+  }
+
+  // dedicated IPs
+  getIp(ip: string) {
+    return this.one('SELECT * FROM ips WHERE ip = ?', [ip], toIp);
+  }
+  listIps(filter: IpFilter) {
+    const where: string[] = [];
+    const params: Param[] = [];
+    if (filter.zone !== undefined) (where.push('zone = ?'), params.push(filter.zone));
+    if (filter.host !== undefined) (where.push('host = ?'), params.push(filter.host));
+    if (filter.status === 'available') where.push('assigned_to IS NULL');
+    if (filter.status === 'assigned') where.push('assigned_to IS NOT NULL');
+    if (filter.assignedTo !== undefined) (where.push('assigned_to = ?'), params.push(filter.assignedTo));
+    const clause = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
+    return this.many(`SELECT * FROM ips ${clause} ORDER BY ip`, params, toIp);
+  }
+  async insertIp(r: IpRow) {
+    await this.db.run('INSERT INTO ips (ip, zone, host, assigned_to, revision, created, modified) VALUES (?, ?, ?, ?, ?, ?, ?)', [
+      r.ip,
+      r.zone,
+      r.host,
+      r.assignedTo,
+      r.revision,
+      r.created,
+      r.modified,
+    ]);
+  }
+  async updateIp(r: IpRow) {
+    await this.db.run('UPDATE ips SET zone = ?, host = ?, assigned_to = ?, revision = ?, modified = ? WHERE ip = ?', [
+      r.zone,
+      r.host,
+      r.assignedTo,
+      r.revision,
+      r.modified,
+      r.ip,
+    ]);
+  }
+  async deleteIp(ip: string) {
+    await this.db.run('DELETE FROM ips WHERE ip = ?', [ip]);
+  }
+  async assignIpIfAvailable(ip: string, accountId: string, revision: string, modified: string) {
+    const changed = await this.db.run('UPDATE ips SET assigned_to = ?, revision = ?, modified = ? WHERE ip = ? AND assigned_to IS NULL', [
+      accountId,
+      revision,
+      modified,
+      ip,
+    ]);
+    return changed === 1;
+  }
+  async releaseIpIfAssigned(ip: string, accountId: string, revision: string, modified: string) {
+    const changed = await this.db.run('UPDATE ips SET assigned_to = NULL, revision = ?, modified = ? WHERE ip = ? AND assigned_to = ?', [
+      revision,
+      modified,
+      ip,
+      accountId,
+    ]);
+    return changed === 1;
+  }
+
+  // trunks and IP ACL entries
+  getTrunk(id: string) {
+    return this.one('SELECT * FROM trunks WHERE id = ?', [id], toTrunk);
+  }
+  listTrunks(accountId: string) {
+    return this.many('SELECT * FROM trunks WHERE account_id = ? ORDER BY created, id', [accountId], toTrunk);
+  }
+  async insertTrunk(t: TrunkRow) {
+    await this.db.run('INSERT INTO trunks (id, account_id, name, enabled, revision, created, modified) VALUES (?, ?, ?, ?, ?, ?, ?)', [
+      t.id,
+      t.accountId,
+      t.name,
+      int(t.enabled),
+      t.revision,
+      t.created,
+      t.modified,
+    ]);
+  }
+  async updateTrunk(t: TrunkRow) {
+    await this.db.run('UPDATE trunks SET name = ?, enabled = ?, revision = ?, modified = ? WHERE id = ?', [t.name, int(t.enabled), t.revision, t.modified, t.id]);
+  }
+  async deleteTrunk(id: string) {
+    await this.db.run('DELETE FROM ip_acls WHERE trunk_id = ?', [id]);
+    await this.db.run('DELETE FROM trunks WHERE id = ?', [id]);
+  }
+  getIpAcl(id: string) {
+    return this.one('SELECT * FROM ip_acls WHERE id = ?', [id], toIpAcl);
+  }
+  listIpAcls(filter: { accountId?: string; trunkId?: string }) {
+    const where: string[] = [];
+    const params: Param[] = [];
+    if (filter.accountId !== undefined) (where.push('account_id = ?'), params.push(filter.accountId));
+    if (filter.trunkId !== undefined) (where.push('trunk_id = ?'), params.push(filter.trunkId));
+    const clause = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
+    return this.many(`SELECT * FROM ip_acls ${clause} ORDER BY created_at, id`, params, toIpAcl);
+  }
+  countIpAcls(trunkId: string) {
+    return this.count('SELECT COUNT(*) AS n FROM ip_acls WHERE trunk_id = ?', [trunkId]);
+  }
+  async findActiveOverlaps(family: 4 | 6, lo: string, hi: string): Promise<ActiveIpAcl[]> {
+    const rows = await this.db.all(
+      `SELECT a.*, t.enabled AS trunk_enabled FROM ip_acls a JOIN trunks t ON t.id = a.trunk_id
+       WHERE a.family = ? AND a.enabled = 1 AND t.enabled = 1 AND a.range_lo <= ? AND a.range_hi >= ?`,
+      [family, hi, lo],
+    );
+    return rows.map((r) => ({ ...toIpAcl(r), trunkEnabled: bool(r.trunk_enabled) }));
+  }
+  listActiveIpAcls() {
+    return this.many(
+      `SELECT a.* FROM ip_acls a JOIN trunks t ON t.id = a.trunk_id WHERE a.enabled = 1 AND t.enabled = 1 ORDER BY a.id`,
+      [],
+      toIpAcl,
+    );
+  }
+  async insertIpAcl(r: IpAclRow) {
+    await this.db.run(
+      `INSERT INTO ip_acls (id, trunk_id, account_id, ip_address, family, range_lo, range_hi, prefix, description, enabled, revision, created_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      [r.id, r.trunkId, r.accountId, r.ipAddress, r.family, r.rangeLo, r.rangeHi, r.prefix, r.description, int(r.enabled), r.revision, r.createdAt, r.updatedAt],
+    );
+  }
+  async updateIpAcl(r: IpAclRow) {
+    await this.db.run(
+      `UPDATE ip_acls SET ip_address = ?, family = ?, range_lo = ?, range_hi = ?, prefix = ?, description = ?, enabled = ?, revision = ?, updated_at = ? WHERE id = ?`,
+      [r.ipAddress, r.family, r.rangeLo, r.rangeHi, r.prefix, r.description, int(r.enabled), r.revision, r.updatedAt, r.id],
+    );
+  }
+  async deleteIpAcl(id: string) {
+    await this.db.run('DELETE FROM ip_acls WHERE id = ?', [id]);
+  }
+
+  // audit
+  async insertAudit(a: Omit<AuditRow, 'seq'>) {
+    await this.db.lockChangeFeed();
+    await this.db.run(
+      `INSERT INTO audit (id, seq, timestamp, account_id, actor, action, resource, resource_id, before_doc, after_doc)
+       VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM audit), ?, ?, ?, ?, ?, ?, ?, ?)`,
+      [a.id, a.timestamp, a.accountId, JSON.stringify(a.actor), a.action, a.resource, a.resourceId, jsonText(a.before), jsonText(a.after)],
+    );
+  }
+  listAudit(accountId: string, options: { resource?: string; limit: number; beforeSeq?: number }) {
+    const params: Param[] = [accountId];
+    let sql = 'SELECT * FROM audit WHERE account_id = ?';
+    if (options.resource !== undefined) (sql += ' AND resource = ?'), params.push(options.resource);
+    if (options.beforeSeq !== undefined) (sql += ' AND seq < ?'), params.push(options.beforeSeq);
+    sql += ' ORDER BY seq DESC LIMIT ?';
+    params.push(options.limit);
+    return this.many(sql, params, toAudit);
+  }
+
+  // failed logins
+  async listLoginFailures(key: string, since: string) {
+    return (await this.db.all('SELECT at FROM login_failures WHERE key = ? AND at >= ? ORDER BY at', [key, since])).map((r) => str(r.at));
+  }
+  async insertLoginFailure(key: string, at: string) {
+    await this.db.run('INSERT INTO login_failures (key, at) VALUES (?, ?)', [key, at]);
+  }
+  async deleteLoginFailures(key: string) {
+    await this.db.run('DELETE FROM login_failures WHERE key = ?', [key]);
+  }
+  async pruneLoginFailures(before: string) {
+    await this.db.run('DELETE FROM login_failures WHERE at < ?', [before]);
+  }
+
+  // change feed
+  async recordChange(kind: ChangeKind, accountId: string | null, at: string) {
+    await this.db.lockChangeFeed();
+    await this.db.run('INSERT INTO changes (id, account_id, kind, at) VALUES ((SELECT COALESCE(MAX(id), 0) + 1 FROM changes), ?, ?, ?)', [accountId, kind, at]);
+  }
+  changesSince(id: number): Promise<ChangeRow[]> {
+    return this.many('SELECT * FROM changes WHERE id > ? ORDER BY id', [id], (r) => ({
+      id: Number(r.id),
+      accountId: nullable(r.account_id),
+      kind: str(r.kind) as ChangeKind,
+      at: str(r.at),
+    }));
+  }
+  async lastChangeId() {
+    return this.count('SELECT COALESCE(MAX(id), 0) AS n FROM changes', []);
+  }
+}
