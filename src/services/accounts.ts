@@ -1,0 +1,171 @@
+// Accounts and their hierarchy (api.md §2): creation (the first account is the superduper
+// master), reading, replacing, patching, deleting (children first; dedicated IPs go back to the
+// pool), children, descendants and the account's API key.
+
+import { randomBytes } from 'node:crypto';
+import type { AccountRow, Json, Repository } from '../store/port.ts';
+import { UniqueViolationError } from '../store/port.ts';
+import type { Access, Actor } from './actor.ts';
+import { authorize } from './actor.ts';
+import { recordAudit } from './audit.ts';
+import type { ServiceContext } from './context.ts';
+import { commit } from './context.ts';
+import { Failure, invalid, notFound } from './errors.ts';
+import { newId, nextRevision, now } from './identity.ts';
+import { AccountSchema, check } from './schemas.ts';
+import { createUserInTx } from './users.ts';
+
+/** Fields a body never sets (api.md §1); `ui_metadata` and `accept_charges` are ignored too. */
+const SERVER_OWNED = new Set(['id', 'parent_id', 'superduper_admin', 'created', 'modified', 'revision', 'api_key', 'ui_metadata', 'accept_charges', 'access_lists']);
+
+/** Everything in a body that is not server-owned and not one of `known`. */
+export function extraFields(body: Json, known: readonly string[]): Json {
+  const extra: Json = {};
+  for (const [key, value] of Object.entries(body)) {
+    if (!SERVER_OWNED.has(key) && !known.includes(key) && !key.startsWith('pvt_')) extra[key] = value;
+  }
+  return extra;
+}
+
+/** KAZOO matches account names lowercased with non-alphanumerics dropped. */
+export function nameKeyOf(name: string): string {
+  return name.toLowerCase().replace(/[^a-z0-9]/g, '');
+}
+
+export function presentAccount(a: AccountRow): Json {
+  const doc: Json = { ...a.extra, id: a.id, name: a.name, realm: a.realm, superduper_admin: a.superduper, created: a.created, modified: a.modified };
+  if (a.parentId !== null) doc.parent_id = a.parentId;
+  return doc;
+}
+
+/** The account, if it exists (else 404) and the actor may touch it (else 403). */
+export async function findAccount(ctx: ServiceContext, actor: Actor, id: string, access: Access, repo: Repository = ctx.store.read): Promise<AccountRow> {
+  const account = await repo.getAccount(id);
+  if (!account) throw notFound(id);
+  authorize(actor, account, access);
+  return account;
+}
+
+function realmTaken(realm: string): Failure {
+  return invalid({ realm: { unique: { message: 'Realm is already in use', value: realm } } });
+}
+
+async function insertAccount(tx: Repository, input: { name: string; realm: string; extra: Json; parent: AccountRow | null; superduper: boolean }): Promise<AccountRow> {
+  const realm = input.realm.toLowerCase();
+  if (await tx.getAccountByRealm(realm)) throw realmTaken(realm);
+  const id = newId();
+  const at = now();
+  const row: AccountRow = {
+    id,
+    name: input.name,
+    nameKey: nameKeyOf(input.name),
+    realm,
+    parentId: input.parent?.id ?? null,
+    path: `${input.parent?.path ?? '/'}${id}/`,
+    superduper: input.superduper,
+    apiKey: randomBytes(32).toString('hex'),
+    accessList: null,
+    extra: input.extra,
+    revision: nextRevision(),
+    created: at,
+    modified: at,
+  };
+  try {
+    await tx.insertAccount(row);
+  } catch (error) {
+    if (error instanceof UniqueViolationError) throw realmTaken(realm);
+    throw error;
+  }
+  await tx.recordChange('account', id, at);
+  return row;
+}
+
+/**
+ * The bootstrap (`ipwarden create-account`): the first account becomes the superduper master;
+ * later ones are created under it. Creates the account's first admin user too.
+ */
+export async function bootstrapAccount(ctx: ServiceContext, actor: Actor, input: { name: string; realm: string; username: string; password: string }): Promise<AccountRow> {
+  check(AccountSchema, { name: input.name, realm: input.realm });
+  return commit(ctx, async (tx) => {
+    const first = (await tx.countAccounts()) === 0;
+    const master = first ? null : (await tx.listAccounts()).find((a) => a.superduper && a.parentId === null) ?? null;
+    const account = await insertAccount(tx, { name: input.name, realm: input.realm, extra: {}, parent: master, superduper: first });
+    await createUserInTx(tx, actor, account, { username: input.username, password: input.password, priv_level: 'admin' });
+    await recordAudit(tx, actor, { accountId: account.id, action: 'create', resource: 'accounts', resourceId: account.id, after: presentAccount(account) });
+    return account;
+  });
+}
+
+export async function createChildAccount(ctx: ServiceContext, actor: Actor, parentId: string, body: Json): Promise<AccountRow> {
+  const parent = await findAccount(ctx, actor, parentId, 'write');
+  const valid = check(AccountSchema, body);
+  return commit(ctx, async (tx) => {
+    const account = await insertAccount(tx, { name: valid.name, realm: valid.realm, extra: extraFields(body, ['name', 'realm']), parent, superduper: false });
+    await recordAudit(tx, actor, { accountId: account.id, action: 'create', resource: 'accounts', resourceId: account.id, after: presentAccount(account) });
+    return account;
+  });
+}
+
+export function assertRevision(current: string, expected: string | undefined): void {
+  if (expected !== undefined && expected !== current) throw new Failure('precondition_failed', 'precondition failed', { cause: current });
+}
+
+/** POST replaces the document; PATCH (`merge`) keeps what the body does not name. */
+export async function updateAccount(ctx: ServiceContext, actor: Actor, id: string, body: Json, options: { merge: boolean; expectedRevision?: string }): Promise<AccountRow> {
+  const current = await findAccount(ctx, actor, id, 'write');
+  const merged: Json = options.merge ? { ...presentAccount(current), ...body } : body;
+  const valid = check(AccountSchema, merged);
+  return commit(ctx, async (tx) => {
+    const before = await tx.getAccount(id);
+    if (!before) throw notFound(id);
+    assertRevision(before.revision, options.expectedRevision);
+    const realm = valid.realm.toLowerCase();
+    if (realm !== before.realm && (await tx.getAccountByRealm(realm))) throw realmTaken(realm);
+    const after: AccountRow = {
+      ...before,
+      name: valid.name,
+      nameKey: nameKeyOf(valid.name),
+      realm,
+      extra: options.merge ? { ...before.extra, ...extraFields(body, ['name', 'realm']) } : extraFields(body, ['name', 'realm']),
+      revision: nextRevision(before.revision),
+      modified: now(),
+    };
+    await tx.updateAccount(after);
+    await tx.recordChange('account', id, after.modified);
+    await recordAudit(tx, actor, { accountId: id, action: 'update', resource: 'accounts', resourceId: id, before: presentAccount(before), after: presentAccount(after) });
+    return after;
+  });
+}
+
+export async function deleteAccount(ctx: ServiceContext, actor: Actor, id: string): Promise<AccountRow> {
+  await findAccount(ctx, actor, id, 'write');
+  return commit(ctx, async (tx) => {
+    const account = await tx.getAccount(id);
+    if (!account) throw notFound(id);
+    if ((await tx.listChildren(id)).length > 0) throw new Failure('has_descendants', 'account_has_descendants', { cause: id });
+    const at = now();
+    for (const ip of await tx.listIps({ assignedTo: id })) await tx.releaseIpIfAssigned(ip.ip, id, nextRevision(ip.revision), at);
+    const hadTrunks = (await tx.listTrunks(id)).length > 0;
+    await tx.deleteAccount(id);
+    await tx.recordChange('account_deleted', id, at);
+    if (hadTrunks) await tx.recordChange('trunks', id, at);
+    await recordAudit(tx, actor, { accountId: account.parentId ?? id, action: 'delete', resource: 'accounts', resourceId: id, before: presentAccount(account) });
+    return account;
+  });
+}
+
+export async function listChildren(ctx: ServiceContext, actor: Actor, id: string): Promise<AccountRow[]> {
+  await findAccount(ctx, actor, id, 'read');
+  return ctx.store.read.listChildren(id);
+}
+
+export async function listDescendants(ctx: ServiceContext, actor: Actor, id: string): Promise<AccountRow[]> {
+  const account = await findAccount(ctx, actor, id, 'read');
+  return ctx.store.read.listDescendants(account.path);
+}
+
+/** api.md §2: readable by admins of the account and of its ancestors. */
+export async function readApiKey(ctx: ServiceContext, actor: Actor, id: string): Promise<string> {
+  const account = await findAccount(ctx, actor, id, 'write');
+  return account.apiKey;
+}

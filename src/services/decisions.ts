@@ -1,0 +1,206 @@
+// Owns the live decision index: built from the store at start-up, then kept current by replaying
+// the store's change feed. Every write calls `catchUp()` after its commit, so the next decision
+// sees it; a poll (SQLite: a CLI process may share the file) or a notification (PostgreSQL: other
+// nodes) calls it too. Catch-ups run one at a time, in feed order.
+
+import type { AccessList, Verdict } from '../core/acl.ts';
+import type { AccountDecision, IndexAccount, IndexSnapshot, RealmDecision, TrunkMatch } from '../core/index.ts';
+import { DecisionIndex } from '../core/index.ts';
+import type { AccountRow, DeviceRow, IpAclRow, Store } from '../store/port.ts';
+import type { DecisionReader } from './decision-types.ts';
+
+export interface DecisionsOptions {
+  /** What an unknown realm gets (api.md §7: reject by default). */
+  unknownRealm: Verdict;
+}
+
+export interface IndexStats {
+  accounts: number;
+  trunkEntries: number;
+  lastRebuildMs: number;
+  /** False while the last catch-up could not reach the database. */
+  current: boolean;
+  lastChangeId: number;
+}
+
+function indexAccount(account: AccountRow, devices: DeviceRow[]): IndexAccount {
+  return {
+    id: account.id,
+    realm: account.realm,
+    accessList: account.accessList,
+    devices: devices.map((d) => ({ id: d.id, username: d.sipUsername, accessList: d.accessList })),
+  };
+}
+
+function trunkEntries(rows: IpAclRow[]) {
+  return rows.map((r) => ({ id: r.id, accountId: r.accountId, trunkId: r.trunkId, ipAddress: r.ipAddress }));
+}
+
+function snapshotOf(accounts: AccountRow[], devices: DeviceRow[], entries: IpAclRow[]): IndexSnapshot {
+  const byAccount = new Map<string, DeviceRow[]>();
+  for (const d of devices) {
+    const list = byAccount.get(d.accountId);
+    if (list) list.push(d);
+    else byAccount.set(d.accountId, [d]);
+  }
+  return {
+    accounts: accounts.map((a) => indexAccount(a, byAccount.get(a.id) ?? [])),
+    trunkEntries: trunkEntries(entries),
+  };
+}
+
+export class Decisions implements DecisionReader {
+  private index: DecisionIndex = DecisionIndex.build({ accounts: [], trunkEntries: [] });
+  /** Each indexed account's place in the hierarchy, so the decision API authorises from memory. */
+  private paths = new Map<string, string>();
+  /** Each indexed account's access list exactly as stored (null: none), read with its path. */
+  private lists = new Map<string, AccessList | null>();
+  private lastChangeId = 0;
+  private running: Promise<void> = Promise.resolve();
+  private pending: Promise<void> | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private lastRebuildMs = 0;
+  private current = false;
+  /** Called after every decision with its kind, result and duration in ms (metrics). */
+  onDecision: ((kind: 'access_list' | 'realm' | 'trunk', result: string, ms: number) => void) | null = null;
+
+  constructor(
+    private readonly store: Store,
+    private readonly options: DecisionsOptions,
+  ) {}
+
+  /** Builds the whole index from the store and swaps it in. */
+  async load(): Promise<void> {
+    const started = performance.now();
+    const repo = this.store.read;
+    const lastChangeId = await repo.lastChangeId();
+    const [accounts, devices, entries] = await Promise.all([repo.listAccounts(), repo.listAllDevices(), repo.listActiveIpAcls()]);
+    this.index = DecisionIndex.build(snapshotOf(accounts, devices, entries));
+    this.paths = new Map(accounts.map((a) => [a.id, a.path]));
+    this.lists = new Map(accounts.map((a) => [a.id, a.accessList]));
+    this.lastChangeId = lastChangeId;
+    this.lastRebuildMs = performance.now() - started;
+    this.current = true;
+  }
+
+  /**
+   * Applies every change committed since the last one applied. Calls made while one runs share
+   * the next run, so a burst of writes costs one extra pass, not one each.
+   */
+  catchUp(): Promise<void> {
+    if (this.pending) return this.pending;
+    const next = this.running.then(() => {
+      this.pending = null;
+      return this.applyChanges();
+    });
+    this.pending = next;
+    this.running = next.catch(() => undefined);
+    return next;
+  }
+
+  private async applyChanges(): Promise<void> {
+    const repo = this.store.read;
+    let changes;
+    try {
+      changes = await repo.changesSince(this.lastChangeId);
+    } catch (error) {
+      this.current = false;
+      throw error;
+    }
+    if (changes.length === 0) {
+      this.current = true;
+      return;
+    }
+    const started = performance.now();
+    const accounts = new Set<string>();
+    let trunks = false;
+    for (const change of changes) {
+      if (change.kind === 'trunks') trunks = true;
+      else if (change.accountId !== null) accounts.add(change.accountId);
+    }
+    for (const id of accounts) {
+      const account = await repo.getAccount(id);
+      if (account) {
+        this.index.putAccount(indexAccount(account, await repo.listDevices(id)));
+        this.paths.set(id, account.path);
+        this.lists.set(id, account.accessList);
+      } else {
+        this.index.removeAccount(id);
+        this.paths.delete(id);
+        this.lists.delete(id);
+      }
+    }
+    if (trunks) this.index.setTrunkEntries(trunkEntries(await repo.listActiveIpAcls()));
+    this.lastChangeId = changes[changes.length - 1]!.id;
+    this.lastRebuildMs = performance.now() - started;
+    this.current = true;
+  }
+
+  /** Polls the change feed every `ms` until `stop()`; failures mark the index as not current. */
+  startPolling(ms: number): void {
+    this.stop();
+    this.timer = setInterval(() => {
+      this.catchUp().catch(() => undefined);
+    }, ms);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  /** Marks the index as possibly stale (the database connection was lost). */
+  markStale(): void {
+    this.current = false;
+  }
+
+  stats(): IndexStats {
+    return {
+      accounts: this.index.accountCount,
+      trunkEntries: this.index.trunkEntryCount,
+      lastRebuildMs: this.lastRebuildMs,
+      current: this.current,
+      lastChangeId: this.lastChangeId,
+    };
+  }
+
+  /** The account's path in the hierarchy, as of the last applied change; undefined if unknown. */
+  accountPath(accountId: string): string | undefined {
+    return this.paths.get(accountId);
+  }
+
+  /**
+   * The account's stored access list (null: none) as of the last applied change, which every
+   * write applies before it answers; undefined when the account is unknown or the index may be
+   * behind the database (then read the database).
+   */
+  storedAccessList(accountId: string): AccessList | null | undefined {
+    return this.current ? this.lists.get(accountId) : undefined;
+  }
+
+  hasDevice(accountId: string, deviceId: string): boolean {
+    return this.index.hasDevice(accountId, deviceId);
+  }
+
+  decide(accountId: string, deviceId: string | undefined, ip: string, userAgent: string): AccountDecision | null {
+    const started = performance.now();
+    const verdict = this.index.decide(accountId, deviceId, ip, userAgent);
+    this.onDecision?.('access_list', verdict?.decision ?? 'invalid', performance.now() - started);
+    return verdict;
+  }
+
+  decideByRealm(ip: string, realm: string, username: string, userAgent: string): RealmDecision {
+    const started = performance.now();
+    const verdict = this.index.decideByRealm(ip, realm, username, userAgent, this.options.unknownRealm);
+    this.onDecision?.('realm', verdict.decision, performance.now() - started);
+    return verdict;
+  }
+
+  lookupTrunk(ip: string): TrunkMatch | null {
+    const started = performance.now();
+    const match = this.index.lookupTrunk(ip);
+    this.onDecision?.('trunk', match ? 'match' : 'no_match', performance.now() - started);
+    return match;
+  }
+}
