@@ -1,0 +1,104 @@
+// KAZOO's envelope, in and out (api.md §1): `{"data": {...}}` in; `{auth_token, data, request_id,
+// revision, status, timestamp}` out, with the revision also as ETag; lists paginated on request.
+
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { fail, invalidEnvelope } from './errors.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The token the caller sent (echoed in the envelope as KAZOO does). */
+    authToken?: string;
+  }
+}
+
+export interface SendOptions {
+  revision?: string;
+  status?: number;
+  location?: string;
+  extra?: Record<string, unknown>;
+}
+
+let lastMs = 0;
+let lastIso = '';
+/** The ISO timestamp, formatted once per millisecond. */
+function timestamp(): string {
+  const ms = Date.now();
+  if (ms !== lastMs) {
+    lastMs = ms;
+    lastIso = new Date(ms).toISOString();
+  }
+  return lastIso;
+}
+
+/**
+ * Writes the envelope around `dataJson`, data already serialised: exactly the text
+ * JSON.stringify would give for {auth_token, data, ...extra, request_id, revision, status,
+ * timestamp}, without building and walking that object (the token alone is 200+ characters).
+ */
+export function sendJson(request: FastifyRequest, reply: FastifyReply, dataJson: string | undefined, options: SendOptions = {}) {
+  let body = '{';
+  if (request.authToken !== undefined) body += `"auth_token":${JSON.stringify(request.authToken)},`;
+  if (dataJson !== undefined) body += `"data":${dataJson},`;
+  if (options.extra !== undefined) {
+    for (const [key, value] of Object.entries(options.extra)) {
+      const json = JSON.stringify(value);
+      if (json !== undefined) body += `${JSON.stringify(key)}:${json},`;
+    }
+  }
+  body += `"request_id":${JSON.stringify(request.id)},`;
+  if (options.revision !== undefined) {
+    body += `"revision":${JSON.stringify(options.revision)},`;
+    reply.header('ETag', options.revision);
+  }
+  body += `"status":"success","timestamp":"${timestamp()}"}`;
+  if (options.location !== undefined) reply.header('Location', options.location);
+  if (options.status !== undefined) reply.code(options.status);
+  return reply.send(body);
+}
+
+export function send(request: FastifyRequest, reply: FastifyReply, data: unknown, options: SendOptions = {}) {
+  return sendJson(request, reply, JSON.stringify(data), options);
+}
+
+/** A body's `data` object; a PUT/POST/PATCH without one is an invalid envelope. */
+export function dataOf(request: FastifyRequest): Record<string, unknown> {
+  const body = request.body as Record<string, unknown> | undefined | null;
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) fail(invalidEnvelope());
+  const data = body.data;
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) fail(invalidEnvelope());
+  const copy = { ...(data as Record<string, unknown>) };
+  delete copy.ui_metadata;
+  return copy;
+}
+
+/** `data` when the body has one (bodies that may be absent), else undefined. */
+export function optionalDataOf(request: FastifyRequest): Record<string, unknown> | undefined {
+  const body = request.body as Record<string, unknown> | undefined | null;
+  if (body === null || body === undefined || typeof body !== 'object') return undefined;
+  const data = body.data;
+  return data !== null && typeof data === 'object' && !Array.isArray(data) ? (data as Record<string, unknown>) : undefined;
+}
+
+/** The `If-Match` revision, when sent. */
+export function ifMatch(request: FastifyRequest): string | undefined {
+  const value = request.headers['if-match'];
+  return typeof value === 'string' && value !== '' ? value.replace(/^W\//, '').replace(/^"|"$/g, '') : undefined;
+}
+
+/** Every item unless `page_size` is given; then `start_key` continues at an item's key. */
+export function sendList<T>(request: FastifyRequest, reply: FastifyReply, items: T[], keyOf: (item: T) => string, present: (item: T) => unknown) {
+  const query = request.query as Record<string, string | undefined>;
+  const size = Number(query.page_size);
+  if (!query.page_size || !Number.isInteger(size) || size <= 0) return send(request, reply, items.map(present));
+  let start = 0;
+  if (query.start_key !== undefined) {
+    start = items.findIndex((item) => keyOf(item) === query.start_key);
+    if (start < 0) start = items.length;
+  }
+  const page = items.slice(start, start + size);
+  const extra: Record<string, unknown> = { page_size: page.length };
+  if (query.start_key !== undefined) extra.start_key = query.start_key;
+  const next = items[start + size];
+  if (next !== undefined) extra.next_start_key = keyOf(next);
+  return send(request, reply, page.map(present), { extra });
+}

@@ -1,0 +1,30 @@
+// One row of the route table. Every resource file exports its rows; app.ts registers them, answers
+// 405 for the other methods of each path, and the authorisation-matrix test walks the same table.
+
+import type { TSchema } from '@sinclair/typebox';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Authenticator } from '../services/auth.ts';
+import type { Actor } from '../services/actor.ts';
+import type { ServiceContext } from '../services/context.ts';
+
+export type Method = 'GET' | 'PUT' | 'POST' | 'PATCH' | 'DELETE';
+
+export interface ApiDeps {
+  ctx: ServiceContext;
+  auth: Authenticator;
+}
+
+export interface Handler {
+  (call: { request: FastifyRequest; reply: FastifyReply; actor: Actor; deps: ApiDeps }): Promise<unknown>;
+}
+
+export interface RouteSpec {
+  method: Method;
+  url: string;
+  /** 'token': a valid token is required (the default); 'none': no token (logins). */
+  auth?: 'token' | 'none';
+  /** The body's `data` schema, for the OpenAPI document. */
+  body?: TSchema;
+  summary: string;
+  handler: Handler;
+}

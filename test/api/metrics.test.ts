@@ -1,0 +1,42 @@
+// Prometheus metrics (issue 6): requests by route and status, decisions by result, decision
+// latency, index size and rebuild time, served at GET /metrics by `serve`.
+
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { loadConfig } from '../../src/config.ts';
+import { serve } from '../../src/main.ts';
+import { bootstrapAccount } from '../../src/services/accounts.ts';
+import { SYSTEM_ACTOR } from '../../src/services/actor.ts';
+import { credentialsOf } from '../../src/services/passwords.ts';
+
+test('GET /metrics counts requests and decisions and reports the index', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ipwarden-metrics-'));
+  const server = await serve(loadConfig({ db: join(dir, 'm.db'), port: '0', host: '127.0.0.1', logLevel: 'silent' }, {}));
+  try {
+    const { port } = server.app.server.address() as { port: number };
+    const base = `http://127.0.0.1:${port}`;
+    const account = await bootstrapAccount(server.services.ctx, SYSTEM_ACTOR, { name: 'M', realm: 'm.test', username: 'admin', password: 'pw' });
+    const login = await fetch(`${base}/v2/user_auth`, { method: 'PUT', body: JSON.stringify({ data: { credentials: credentialsOf('admin', 'pw'), account_realm: 'm.test' } }) });
+    const token = ((await login.json()) as { auth_token: string }).auth_token;
+    const headers = { 'x-auth-token': token };
+    await fetch(`${base}/v2/accounts/${account.id}/access_lists`, { method: 'POST', headers, body: JSON.stringify({ data: { order: 'allow,deny', cidrs: ['192.0.2.0/24'] } }) });
+    for (const ip of ['192.0.2.7', '192.0.2.8', '198.51.100.1']) await fetch(`${base}/v2/accounts/${account.id}/access_lists/check?ip=${ip}`, { headers });
+
+    const scrape = await fetch(`${base}/metrics`);
+    assert.match(scrape.headers.get('content-type') ?? '', /^text\/plain/);
+    const metrics = await scrape.text();
+    assert.match(metrics, /ipwarden_http_requests_total\{method="GET",route="\/v2\/accounts\/:account_id\/access_lists\/check",status="200"\} 3/);
+    assert.match(metrics, /ipwarden_decisions_total\{kind="access_list",result="allow"\} 2/);
+    assert.match(metrics, /ipwarden_decisions_total\{kind="access_list",result="deny"\} 1/);
+    assert.match(metrics, /ipwarden_decision_duration_seconds_count\{kind="access_list"\} 3/);
+    assert.match(metrics, /ipwarden_index_accounts 1/);
+    assert.match(metrics, /ipwarden_index_rebuild_seconds \d/);
+    assert.match(metrics, /ipwarden_index_current 1/);
+  } finally {
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
