@@ -1,0 +1,176 @@
+// Parse and serialize a SIP message (RFC 3261 §7) just enough for a stateless proxy: the start
+// line, the headers in order (names as written, plus the canonical name for lookups), and the
+// body as bytes. The head is decoded as latin1 so every byte survives a parse/serialize round trip.
+
+export class SipParseError extends Error {}
+
+export interface SipHeader {
+  /** As written on the wire (`v`, `VIA`, `Via` ...), kept so a relayed message changes little. */
+  name: string;
+  /** Lower-case long form (`via`), for lookups. */
+  key: string;
+  value: string;
+}
+
+interface SipCommon {
+  /** Vias appear one value per entry: a folded `Via: a, b` is split on parse (§7.3.1). */
+  headers: SipHeader[];
+  body: Buffer;
+}
+
+export interface SipRequest extends SipCommon {
+  type: 'request';
+  method: string;
+  uri: string;
+}
+
+export interface SipResponse extends SipCommon {
+  type: 'response';
+  status: number;
+  reason: string;
+}
+
+export type SipMessage = SipRequest | SipResponse;
+
+// RFC 3261 §7.3.3 and the later RFCs' compact forms.
+const COMPACT: Record<string, string> = {
+  a: 'accept-contact', b: 'referred-by', c: 'content-type', d: 'request-disposition',
+  e: 'content-encoding', f: 'from', i: 'call-id', j: 'reject-contact', k: 'supported',
+  l: 'content-length', m: 'contact', n: 'identity-info', o: 'event', r: 'refer-to',
+  s: 'subject', t: 'to', u: 'allow-events', v: 'via', x: 'session-expires', y: 'identity',
+};
+
+export function headerKey(name: string): string {
+  const lower = name.toLowerCase();
+  return COMPACT[lower] ?? lower;
+}
+
+/**
+ * The message in `bytes`, or null for a keep-alive (nothing but CRLFs).
+ * Throws SipParseError for anything a proxy cannot relay safely.
+ */
+export function parseMessage(bytes: Buffer): SipMessage | null {
+  let start = 0;
+  while (start < bytes.length && (bytes[start] === 13 || bytes[start] === 10)) start++;
+  if (start === bytes.length) return null;
+  const headEnd = bytes.indexOf('\r\n\r\n', start, 'latin1');
+  if (headEnd < 0) throw new SipParseError('no blank line after the headers');
+  const lines = bytes.toString('latin1', start, headEnd).split('\r\n');
+  const headers = parseHeaders(lines);
+  const body = bodyOf(bytes.subarray(headEnd + 4), headers);
+  return startLine(lines[0]!, headers, body);
+}
+
+function startLine(line: string, headers: SipHeader[], body: Buffer): SipMessage {
+  const firstSpace = line.indexOf(' ');
+  const lastSpace = line.lastIndexOf(' ');
+  if (firstSpace <= 0) throw new SipParseError('bad start line');
+  if (line.startsWith('SIP/')) {
+    const secondSpace = line.indexOf(' ', firstSpace + 1);
+    const statusText = line.slice(firstSpace + 1, secondSpace < 0 ? undefined : secondSpace);
+    const status = Number(statusText);
+    if (!isSipVersion(line.slice(0, firstSpace)) || !/^[1-6]\d\d$/.test(statusText)) {
+      throw new SipParseError('bad status line');
+    }
+    const reason = secondSpace < 0 ? '' : line.slice(secondSpace + 1);
+    return { type: 'response', status, reason, headers, body };
+  }
+  const method = line.slice(0, firstSpace);
+  const uri = line.slice(firstSpace + 1, lastSpace);
+  if (!isToken(method) || uri === '' || uri.includes(' ') || !isSipVersion(line.slice(lastSpace + 1))) {
+    throw new SipParseError('bad request line');
+  }
+  return { type: 'request', method, uri, headers, body };
+}
+
+function parseHeaders(lines: string[]): SipHeader[] {
+  const headers: SipHeader[] = [];
+  let last: SipHeader | undefined;
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i]!;
+    if (line.startsWith(' ') || line.startsWith('\t')) {
+      // §7.3.1: a line starting with whitespace continues the previous header's value.
+      if (last === undefined) throw new SipParseError('continuation line before any header');
+      last.value = `${last.value} ${line.trim()}`;
+      continue;
+    }
+    const colon = line.indexOf(':');
+    const name = colon < 0 ? '' : line.slice(0, colon).trimEnd();
+    if (!isToken(name)) throw new SipParseError('bad header line');
+    last = { name, key: headerKey(name), value: line.slice(colon + 1).trim() };
+    headers.push(last);
+  }
+  return splitVias(headers);
+}
+
+/** Several values folded into one Via header become one entry each, so the first is popped. */
+function splitVias(headers: SipHeader[]): SipHeader[] {
+  if (!headers.some((h) => h.key === 'via' && h.value.includes(','))) return headers;
+  return headers.flatMap((h) =>
+    h.key === 'via' ? splitOutsideQuotes(h.value).map((value) => ({ ...h, value })) : [h],
+  );
+}
+
+/** Comma-separated values; commas inside quoted strings (a Via parameter may be quoted) stay. */
+export function splitOutsideQuotes(value: string): string[] {
+  const parts: string[] = [];
+  let quoted = false;
+  let from = 0;
+  for (let i = 0; i < value.length; i++) {
+    const c = value[i];
+    if (c === '"') quoted = !quoted;
+    else if (c === '\\' && quoted) i++;
+    else if (c === ',' && !quoted) {
+      parts.push(value.slice(from, i).trim());
+      from = i + 1;
+    }
+  }
+  parts.push(value.slice(from).trim());
+  if (parts.some((p) => p === '')) throw new SipParseError('empty value in a comma-separated list');
+  return parts;
+}
+
+/** Over UDP the body is the rest of the datagram, cut to Content-Length when that is shorter. */
+function bodyOf(rest: Buffer, headers: SipHeader[]): Buffer {
+  const declared = header(headers, 'content-length');
+  if (declared === undefined) return rest;
+  if (!/^\d{1,9}$/.test(declared)) throw new SipParseError('bad Content-Length');
+  const length = Number(declared);
+  // RFC 3261 §18.3: a datagram shorter than its Content-Length is discarded.
+  if (length > rest.length) throw new SipParseError('body shorter than Content-Length');
+  return rest.subarray(0, length);
+}
+
+export function header(headers: SipHeader[], key: string): string | undefined {
+  for (const h of headers) if (h.key === key) return h.value;
+  return undefined;
+}
+
+export function serializeMessage(message: SipMessage): Buffer {
+  let head =
+    message.type === 'request'
+      ? `${message.method} ${message.uri} SIP/2.0\r\n`
+      : `SIP/2.0 ${message.status} ${message.reason}\r\n`;
+  for (const h of message.headers) head += `${h.name}: ${h.value}\r\n`;
+  head += '\r\n';
+  const headLength = Buffer.byteLength(head, 'latin1');
+  const out = Buffer.allocUnsafe(headLength + message.body.length);
+  out.write(head, 0, 'latin1');
+  message.body.copy(out, headLength);
+  return out;
+}
+
+function isSipVersion(text: string): boolean {
+  return text.toUpperCase() === 'SIP/2.0';
+}
+
+// RFC 3261 §25.1 token: alphanumerics and -.!%*_+`'~
+function isToken(text: string): boolean {
+  if (text === '') return false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    const alnum = (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
+    if (!alnum && !"-.!%*_+`'~".includes(text[i]!)) return false;
+  }
+  return true;
+}

@@ -1,0 +1,204 @@
+// What the edge does with one datagram, as a function of the packet, its source and the current
+// rules: relay it, answer it, or drop it. No sockets and no clock here; server.ts does the I/O.
+// Rules are asked on every packet and nothing is cached, so a rule change applies to the next one.
+import { createHash } from 'node:crypto';
+import { isIP } from 'node:net';
+import type { DecisionReader, RealmDecision } from '../services/decision-types.ts';
+import { formatHostPort, type Endpoint } from './endpoint.ts';
+import {
+  header,
+  parseMessage,
+  serializeMessage,
+  SipParseError,
+  type SipHeader,
+  type SipRequest,
+  type SipResponse,
+} from './message.ts';
+import { EDGE_TAG_PREFIX, replyTo, type RejectPolicy } from './reply.ts';
+import { addressParam, addressUri, sipUriParts } from './uri.ts';
+import { parseVia, formatVia, responseTarget, stampReceived, viaParam, type Via } from './via.ts';
+
+export interface EdgeContext {
+  rules: DecisionReader;
+  /** The edge's own address as written in its Via; responses come back to it. */
+  self: Endpoint;
+  /** Where requests go; its address (an IP) is the only source responses are taken from. */
+  upstream: Endpoint;
+  reject: RejectPolicy;
+}
+
+/** A list reason (`not_matched`, `user_agent_mismatch` ...), `unknown_realm`, or `too_many_hops`. */
+export type RejectReason = string;
+export type DropReason =
+  | 'keepalive'
+  | 'ack_absorbed'
+  | 'too_many_hops'
+  | 'not_from_upstream'
+  | 'not_our_via'
+  | 'no_next_via'
+  | 'unroutable'
+  /** A bug in the edge, caught by server.ts. */
+  | 'internal_error';
+
+export type Outcome =
+  | { action: 'forward'; direction: 'request' | 'response'; to: Endpoint; bytes: Buffer }
+  /** `reply` is absent when the reject policy is to drop silently. */
+  | { action: 'reject'; reason: RejectReason; reply?: { to: Endpoint; bytes: Buffer } }
+  | { action: 'drop'; reason: DropReason }
+  | { action: 'malformed'; detail: string };
+
+/** Headers only the edge may set: whatever a sender put in is removed from every request. */
+const EDGE_HEADERS = new Set(['x-account-id', 'x-trunk-id', 'x-device-id']);
+const BRANCH_PREFIX = 'z9hG4bK-iw-';
+const RFC3261_COOKIE = 'z9hG4bK';
+
+export function handlePacket(ctx: EdgeContext, bytes: Buffer, source: Endpoint): Outcome {
+  try {
+    const message = parseMessage(bytes);
+    if (message === null) return { action: 'drop', reason: 'keepalive' };
+    return message.type === 'request' ? handleRequest(ctx, message, source) : relayResponse(ctx, message, source);
+  } catch (error) {
+    if (error instanceof SipParseError) return { action: 'malformed', detail: error.message };
+    throw error;
+  }
+}
+
+function handleRequest(ctx: EdgeContext, request: SipRequest, source: Endpoint): Outcome {
+  requireHeaders(request, ['from', 'to', 'call-id', 'cseq']);
+  const senderVia = stampSenderVia(request, source);
+  const isAck = request.method === 'ACK';
+  // The ACK to our own 603 ends a transaction that lives nowhere else (api.md §7): absorb it.
+  if (isAck && addressParam(header(request.headers, 'to')!, 'tag')?.startsWith(EDGE_TAG_PREFIX)) {
+    return { action: 'drop', reason: 'ack_absorbed' };
+  }
+  const admission = admit(ctx.rules, request, source.host);
+  if (!admission.allow) {
+    // An ACK is never answered, whatever the verdict.
+    return isAck ? { action: 'drop', reason: 'ack_absorbed' } : reject(ctx, request, admission.reason);
+  }
+  const hops = maxForwards(request);
+  if (hops === 0) {
+    // §16.3 step 3.
+    return isAck ? { action: 'drop', reason: 'too_many_hops' } : answer(request, 'too_many_hops', 483, 'Too Many Hops');
+  }
+  const forwarded: SipHeader[] = [
+    { name: 'Via', key: 'via', value: `SIP/2.0/UDP ${formatHostPort(ctx.self)};branch=${proxyBranch(senderVia, request)}` },
+  ];
+  // §16.6 step 3: decrement Max-Forwards, or add one when the sender sent none.
+  const decremented = hops === undefined ? undefined : String(hops - 1);
+  for (const h of request.headers) {
+    if (EDGE_HEADERS.has(h.key)) continue;
+    forwarded.push(h.key === 'max-forwards' && decremented ? { ...h, value: decremented } : h);
+  }
+  if (decremented === undefined) forwarded.push({ name: 'Max-Forwards', key: 'max-forwards', value: '70' });
+  for (const [name, value] of admission.headers) forwarded.push({ name, key: name.toLowerCase(), value });
+  // The Request-URI is left alone even when it names the edge: everything goes upstream (api.md §7).
+  const bytes = serializeMessage({ ...request, headers: forwarded });
+  return { action: 'forward', direction: 'request', to: ctx.upstream, bytes };
+}
+
+function requireHeaders(request: SipRequest, keys: string[]): void {
+  for (const key of keys) {
+    if (header(request.headers, key) === undefined) throw new SipParseError(`no ${key} header`);
+  }
+}
+
+/** Records `received` / `rport` on the sender's Via (in the request itself) and returns it parsed. */
+function stampSenderVia(request: SipRequest, source: Endpoint): Via {
+  const top = request.headers.find((h) => h.key === 'via');
+  if (top === undefined) throw new SipParseError('no Via header');
+  const via = parseVia(top.value);
+  if (stampReceived(via, source)) top.value = formatVia(via);
+  return via;
+}
+
+type Admission = { allow: true; headers: Array<[string, string]> } | { allow: false; reason: RejectReason };
+
+/** Issue 9: a trunk's source address first, else the From realm's account and device lists. */
+function admit(rules: DecisionReader, request: SipRequest, ip: string): Admission {
+  const trunk = rules.lookupTrunk(ip);
+  if (trunk !== null) {
+    return { allow: true, headers: [['X-Account-ID', trunk.accountId], ['X-Trunk-ID', trunk.trunkId]] };
+  }
+  const from = sipUriParts(addressUri(header(request.headers, 'from')!));
+  // api.md §7: the realm of a From whose host is an IP is the To host.
+  const realm = isIP(from.host) ? sipUriParts(addressUri(header(request.headers, 'to')!)).host : from.host;
+  const userAgent = header(request.headers, 'user-agent') ?? '';
+  const decision = rules.decideByRealm(ip, realm, from.user, userAgent);
+  if (decision.decision === 'deny') return { allow: false, reason: denialReason(decision) };
+  const headers: Array<[string, string]> = [];
+  if (decision.accountId !== undefined) headers.push(['X-Account-ID', decision.accountId]);
+  if (decision.deviceId !== undefined) headers.push(['X-Device-ID', decision.deviceId]);
+  return { allow: true, headers };
+}
+
+/** The reason of the list that said no (the device's before the account's). */
+function denialReason(decision: RealmDecision): RejectReason {
+  if (decision.reason === 'unknown_realm') return 'unknown_realm';
+  if (decision.device?.decision === 'deny') return decision.device.reason;
+  return decision.account?.reason ?? 'denied';
+}
+
+function reject(ctx: EdgeContext, request: SipRequest, reason: RejectReason): Outcome {
+  if (ctx.reject.mode === 'drop') return { action: 'reject', reason };
+  return answer(request, reason, ctx.reject.code, ctx.reject.reason);
+}
+
+/** A stateless response, sent where the sender's (stamped) Via says. */
+function answer(request: SipRequest, reason: RejectReason, status: number, text: string): Outcome {
+  const response = replyTo(request, status, text);
+  const to = responseTarget(parseVia(header(response.headers, 'via')!));
+  return { action: 'reject', reason, reply: { to, bytes: serializeMessage(response) } };
+}
+
+/** The Max-Forwards value, or undefined when absent. */
+function maxForwards(request: SipRequest): number | undefined {
+  const value = header(request.headers, 'max-forwards');
+  if (value === undefined) return undefined;
+  if (!/^\d{1,3}$/.test(value)) throw new SipParseError('bad Max-Forwards');
+  return Number(value);
+}
+
+/**
+ * §16.11: a stateless proxy's branch is a function of the request, so a retransmission gets the
+ * same branch and the CANCEL / non-2xx ACK of an INVITE get the INVITE's (they share its top Via).
+ * From an RFC 3261 branch alone; for older clients from what their CANCEL and ACK keep the same.
+ */
+function proxyBranch(senderVia: Via, request: SipRequest): string {
+  const branch = viaParam(senderVia, 'branch') ?? '';
+  const sentBy = `${senderVia.host}:${senderVia.port ?? 5060}`;
+  const identity = branch.startsWith(RFC3261_COOKIE)
+    ? `${sentBy}|${branch}`
+    : [
+        sentBy,
+        request.uri,
+        header(request.headers, 'call-id'),
+        addressParam(header(request.headers, 'from')!, 'tag'),
+        header(request.headers, 'cseq')!.split(' ')[0],
+      ].join('|');
+  return BRANCH_PREFIX + createHash('md5').update(identity).digest('base64url').slice(0, 16);
+}
+
+/** A response coming back from upstream: pop the edge's own Via and send it to the next one. */
+function relayResponse(ctx: EdgeContext, response: SipResponse, source: Endpoint): Outcome {
+  // Only upstream may send responses here; anyone else could use the edge as a reflector.
+  if (source.host !== ctx.upstream.host) return { action: 'drop', reason: 'not_from_upstream' };
+  const first = response.headers.findIndex((h) => h.key === 'via');
+  if (first < 0) throw new SipParseError('no Via header');
+  if (!isOwnVia(ctx, parseVia(response.headers[first]!.value))) return { action: 'drop', reason: 'not_our_via' };
+  const headers = response.headers.filter((_, i) => i !== first);
+  const next = header(headers, 'via');
+  if (next === undefined) return { action: 'drop', reason: 'no_next_via' };
+  const to = responseTarget(parseVia(next));
+  // Never resolve names on this path; the sender's Via was stamped with its address on the way in.
+  if (isIP(to.host) === 0) return { action: 'drop', reason: 'unroutable' };
+  return { action: 'forward', direction: 'response', to, bytes: serializeMessage({ ...response, headers }) };
+}
+
+function isOwnVia(ctx: EdgeContext, via: Via): boolean {
+  return (
+    via.host === ctx.self.host &&
+    (via.port ?? 5060) === ctx.self.port &&
+    (viaParam(via, 'branch') ?? '').startsWith(BRANCH_PREFIX)
+  );
+}

@@ -1,0 +1,128 @@
+// The SIP edge's socket (api.md §7): one UDP socket both receives from callers and relays to
+// the upstream, so the upstream's responses come back to it and are routed by Via.
+import { createSocket, type Socket } from 'node:dgram';
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { DecisionReader } from '../services/decision-types.ts';
+import { formatHostPort, type Endpoint } from './endpoint.ts';
+import { createEdgeMetrics } from './metrics.ts';
+import { handlePacket, type EdgeContext, type Outcome } from './pipeline.ts';
+import type { RejectPolicy } from './reply.ts';
+
+// What the CLI needs to turn flags into EdgeOptions, from one module.
+export { parseSipListen, parseSipUpstream, EndpointError, type Endpoint } from './endpoint.ts';
+export { parseSipReject, DEFAULT_REJECT, type RejectPolicy } from './reply.ts';
+
+const RECV_BUFFER_BYTES = 4 * 1024 * 1024;
+
+export interface EdgeOptions {
+  /** `--sip udp:HOST:PORT`; port 0 binds an ephemeral port (see the returned address). */
+  listen: Endpoint;
+  /** `--sip-upstream HOST:PORT`; a name is resolved once, at start. */
+  upstream: Endpoint;
+  /** Answer denials with a status (603 Rejected by ACL by default) or drop them silently. */
+  reject: RejectPolicy;
+}
+
+export interface EdgeDeps {
+  registry: Registry;
+  logger: Logger;
+}
+
+export interface RunningEdge {
+  /** Where the socket is bound. */
+  address: Endpoint;
+  close(): Promise<void>;
+}
+
+export async function startEdge(opts: EdgeOptions, rules: DecisionReader, deps: EdgeDeps): Promise<RunningEdge> {
+  const listenHost = await resolve(opts.listen.host);
+  const ipv6 = isIP(listenHost) === 6;
+  // An IPv4 socket cannot send to the ::1 a name may resolve to; an IPv6 one reaches both.
+  const upstream = { host: await resolve(opts.upstream.host, ipv6 ? undefined : 4), port: opts.upstream.port };
+  // A large receive buffer rides out bursts (the kernel caps it at net.core.rmem_max).
+  const socket = createSocket({ type: ipv6 ? 'udp6' : 'udp4', recvBufferSize: RECV_BUFFER_BYTES });
+  await bind(socket, listenHost, opts.listen.port);
+  const bound = socket.address();
+  const address = { host: bound.address, port: bound.port };
+  // The Via the edge writes must be an address the upstream can answer to, not 0.0.0.0.
+  const self = isUnspecified(address.host) ? { host: await localAddressToward(upstream), port: address.port } : address;
+  const ctx: EdgeContext = { rules, self, upstream, reject: opts.reject };
+  const metrics = createEdgeMetrics(deps.registry);
+  const logger = deps.logger.child({ component: 'sip-edge' });
+  // No callback: Node then tries the send at once without allocating a request, and a failure
+  // arrives as the socket's 'error' event below.
+  const send = (bytes: Buffer, to: Endpoint) => socket.send(bytes, to.port, ipv6 ? mapped(to.host) : to.host);
+
+  socket.on('message', (bytes, rinfo) => {
+    metrics.received();
+    const source = { host: unmapped(rinfo.address), port: rinfo.port };
+    let outcome: Outcome;
+    try {
+      outcome = handlePacket(ctx, bytes, source);
+    } catch (error) {
+      // A bug must not take the process (and the API beside it) down; it is counted and logged.
+      logger.error({ err: error, source: formatHostPort(source) }, 'SIP packet handling failed');
+      outcome = { action: 'drop', reason: 'internal_error' };
+    }
+    metrics.count(outcome);
+    if (outcome.action === 'forward') send(outcome.bytes, outcome.to);
+    else if (outcome.action === 'reject' && outcome.reply) send(outcome.reply.bytes, outcome.reply.to);
+    else if (outcome.action === 'malformed') logger.debug({ source: formatHostPort(source), detail: outcome.detail }, 'malformed SIP');
+  });
+  socket.on('error', (error) => {
+    metrics.socketError();
+    logger.warn({ err: error }, 'SIP socket error');
+  });
+  logger.info(
+    { listen: formatHostPort(address), via: formatHostPort(self), upstream: formatHostPort(upstream), reject: opts.reject.mode },
+    'SIP edge listening',
+  );
+  return {
+    address,
+    close: () => new Promise<void>((done) => socket.close(() => done())),
+  };
+}
+
+async function resolve(host: string, family?: 4 | 6): Promise<string> {
+  return isIP(host) ? host : (await lookup(host, { family })).address;
+}
+
+function bind(socket: Socket, host: string, port: number): Promise<void> {
+  return new Promise((done, fail) => {
+    socket.once('error', fail);
+    socket.bind(port, host, () => {
+      socket.off('error', fail);
+      done();
+    });
+  });
+}
+
+function isUnspecified(host: string): boolean {
+  return host === '0.0.0.0' || host === '::';
+}
+
+/** The local address the system would use to reach `to`: a connected UDP socket sends nothing. */
+async function localAddressToward(to: Endpoint): Promise<string> {
+  const probe = createSocket(isIP(to.host) === 6 ? 'udp6' : 'udp4');
+  try {
+    await new Promise<void>((done, fail) => {
+      probe.once('error', fail);
+      probe.connect(to.port, to.host, () => done());
+    });
+    return probe.address().address;
+  } finally {
+    probe.close();
+  }
+}
+
+/** An IPv6 socket reports IPv4 senders as ::ffff:a.b.c.d; the rules know them as a.b.c.d. */
+function unmapped(host: string): string {
+  return host.startsWith('::ffff:') && isIP(host.slice(7)) === 4 ? host.slice(7) : host;
+}
+
+function mapped(host: string): string {
+  return isIP(host) === 4 ? `::ffff:${host}` : host;
+}

@@ -1,0 +1,61 @@
+// The parts of From / To the edge needs (RFC 3261 §20.20, §20.39, §19.1.1): the URI's user and
+// host, and the header's tag parameter.
+import { SipParseError } from './message.ts';
+
+/** The URI of a name-addr (`"Bob" <sip:bob@b.example>;tag=1`) or addr-spec (`sip:bob@b.example;tag=1`). */
+export function addressUri(value: string): string {
+  const open = value.indexOf('<');
+  if (open >= 0) {
+    const close = value.indexOf('>', open);
+    if (close < 0) throw new SipParseError('unclosed < in an address header');
+    return value.slice(open + 1, close).trim();
+  }
+  // §20.10: without angle brackets, parameters after the URI belong to the header.
+  const semicolon = value.indexOf(';');
+  return (semicolon < 0 ? value : value.slice(0, semicolon)).trim();
+}
+
+/** The header parameter `name` (e.g. tag), looking only after the URI. */
+export function addressParam(value: string, name: string): string | undefined {
+  const close = value.lastIndexOf('>');
+  const params = value.slice(close < 0 ? 0 : close + 1).split(';');
+  for (let i = 1; i < params.length; i++) {
+    const param = params[i]!;
+    const eq = param.indexOf('=');
+    const key = (eq < 0 ? param : param.slice(0, eq)).trim().toLowerCase();
+    if (key === name) return eq < 0 ? '' : param.slice(eq + 1).trim();
+  }
+  return undefined;
+}
+
+/** User and host of a sip: or sips: URI (empty for other schemes); the host lower-cased, bare. */
+export function sipUriParts(uri: string): { user: string; host: string } {
+  const colon = uri.indexOf(':');
+  if (colon <= 0) throw new SipParseError('not a URI');
+  const scheme = uri.slice(0, colon).toLowerCase();
+  // A tel: or other URI names no realm; the decision then treats it as an unknown one.
+  if (scheme !== 'sip' && scheme !== 'sips') return { user: '', host: '' };
+  const rest = uri.slice(colon + 1);
+  // The user part may hold ';' (`+1555;npdi`) but never a bare '@'; '?' starts URI headers.
+  const at = rest.slice(0, firstOf(rest, '?')).indexOf('@');
+  const userinfo = at < 0 ? '' : rest.slice(0, at);
+  const hostport = at < 0 ? rest : rest.slice(at + 1);
+  const passwordAt = userinfo.indexOf(':');
+  const user = passwordAt < 0 ? userinfo : userinfo.slice(0, passwordAt);
+  let host: string;
+  if (hostport.startsWith('[')) {
+    const close = hostport.indexOf(']');
+    if (close < 0) throw new SipParseError('unclosed [ in a URI host');
+    host = hostport.slice(1, close);
+  } else {
+    host = hostport.slice(0, firstOf(hostport, ':;?'));
+  }
+  if (host === '') throw new SipParseError('URI without a host');
+  return { user, host: host.toLowerCase() };
+}
+
+/** Index of the first of `chars` in `text`, or its length. */
+function firstOf(text: string, chars: string): number {
+  for (let i = 0; i < text.length; i++) if (chars.includes(text[i]!)) return i;
+  return text.length;
+}

@@ -1,0 +1,101 @@
+// One Via value (RFC 3261 §20.42, §18.2.1, RFC 3581): `SIP/2.0/UDP host:port;branch=..;rport`.
+import { isIP } from 'node:net';
+import { SipParseError } from './message.ts';
+import { formatHostPort, type Endpoint } from './endpoint.ts';
+
+export interface Via {
+  /** `SIP/2.0/UDP` as written. */
+  protocol: string;
+  host: string;
+  port?: number;
+  /** In order, names as written; a flag parameter (`rport`) has value undefined. */
+  params: Array<[name: string, value: string | undefined]>;
+}
+
+export function parseVia(value: string): Via {
+  const space = value.search(/\s/);
+  const protocol = value.slice(0, space).replace(/\s+/g, '');
+  if (space < 0 || !protocol.toUpperCase().startsWith('SIP/2.0/')) throw new SipParseError('bad Via');
+  const rest = value.slice(space).trimStart();
+  const semicolon = rest.indexOf(';');
+  const sentBy = (semicolon < 0 ? rest : rest.slice(0, semicolon)).trim();
+  const { host, port } = parseSentBy(sentBy);
+  const params: Via['params'] = [];
+  if (semicolon >= 0) {
+    for (const param of rest.slice(semicolon + 1).split(';')) {
+      const eq = param.indexOf('=');
+      const name = (eq < 0 ? param : param.slice(0, eq)).trim();
+      if (name === '') throw new SipParseError('bad Via parameter');
+      params.push([name, eq < 0 ? undefined : param.slice(eq + 1).trim()]);
+    }
+  }
+  return { protocol, host, port, params };
+}
+
+function parseSentBy(sentBy: string): { host: string; port?: number } {
+  let host = sentBy;
+  let portText: string | undefined;
+  if (sentBy.startsWith('[')) {
+    const close = sentBy.indexOf(']');
+    host = sentBy.slice(1, close);
+    if (close < 0 || isIP(host) !== 6) throw new SipParseError('bad Via sent-by');
+    if (close + 1 < sentBy.length) {
+      if (sentBy[close + 1] !== ':') throw new SipParseError('bad Via sent-by');
+      portText = sentBy.slice(close + 2);
+    }
+  } else {
+    const colon = sentBy.indexOf(':');
+    if (colon >= 0) [host, portText] = [sentBy.slice(0, colon), sentBy.slice(colon + 1)];
+  }
+  if (host === '' || /[\s,;"<>]/.test(host)) throw new SipParseError('bad Via sent-by');
+  if (portText === undefined) return { host };
+  const port = /^\d{1,5}$/.test(portText) ? Number(portText) : 0;
+  if (port < 1 || port > 65535) throw new SipParseError('bad Via port');
+  return { host, port };
+}
+
+export function formatVia(via: Via): string {
+  const sentBy = via.port === undefined ? bracketed(via.host) : formatHostPort({ host: via.host, port: via.port });
+  let text = `${via.protocol} ${sentBy}`;
+  for (const [name, value] of via.params) text += value === undefined ? `;${name}` : `;${name}=${value}`;
+  return text;
+}
+
+function bracketed(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+export function viaParam(via: Via, name: string): string | undefined {
+  const lower = name.toLowerCase();
+  for (const [n, v] of via.params) if (n.toLowerCase() === lower) return v ?? '';
+  return undefined;
+}
+
+function setViaParam(via: Via, name: string, value: string): void {
+  const found = via.params.find(([n]) => n.toLowerCase() === name);
+  if (found) found[1] = value;
+  else via.params.push([name, value]);
+}
+
+/**
+ * What a server transport records on the sender's Via (RFC 3261 §18.2.1, RFC 3581 §4):
+ * `received` when the sent-by host is not the packet's source, and `rport` filled in when the
+ * sender asked for it. Returns whether anything changed.
+ */
+export function stampReceived(via: Via, source: Endpoint): boolean {
+  const wantsRport = viaParam(via, 'rport') !== undefined;
+  if (wantsRport) setViaParam(via, 'rport', String(source.port));
+  if (wantsRport || via.host !== source.host) {
+    setViaParam(via, 'received', source.host);
+    return true;
+  }
+  return false;
+}
+
+/** Where a response for this Via goes (RFC 3261 §18.2.2 for UDP, RFC 3581 §4 for rport). */
+export function responseTarget(via: Via): Endpoint {
+  const rport = Number(viaParam(via, 'rport'));
+  const port = rport > 0 && rport <= 65535 ? rport : (via.port ?? 5060);
+  const received = viaParam(via, 'received');
+  return { host: received !== undefined && isIP(received) ? received : via.host, port };
+}

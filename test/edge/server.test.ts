@@ -1,0 +1,135 @@
+// The edge on real UDP sockets on loopback: a caller, the edge, and an upstream that answers.
+import assert from 'node:assert/strict';
+import { createSocket, type Socket } from 'node:dgram';
+import { once } from 'node:events';
+import { after, before, describe, it } from 'node:test';
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
+import { parseMessage, type SipMessage } from '../../src/edge/message.ts';
+import { DEFAULT_REJECT } from '../../src/edge/reply.ts';
+import { startEdge } from '../../src/edge/server.ts';
+import { FakeRules } from './fake-rules.ts';
+
+async function udp(host: string): Promise<Socket> {
+  const socket = createSocket('udp4');
+  socket.bind(0, host);
+  await once(socket, 'listening');
+  return socket;
+}
+
+async function receive(socket: Socket, ms = 2000): Promise<{ message: SipMessage; from: { address: string; port: number } }> {
+  const [bytes, from] = (await once(socket, 'message', { signal: AbortSignal.timeout(ms) })) as [Buffer, { address: string; port: number }];
+  const message = parseMessage(bytes);
+  assert.ok(message);
+  return { message, from };
+}
+
+const headerValues = (message: SipMessage, key: string) => message.headers.filter((h) => h.key === key).map((h) => h.value);
+
+describe('startEdge on a wildcard address', () => {
+  it('writes in its Via the local address it reaches upstream from, not 0.0.0.0', async () => {
+    const upstream = await udp('127.0.0.1');
+    const caller = await udp('127.0.0.4');
+    const rules = new FakeRules().addTrunk('127.0.0.4', 'acct-t', 'trunk-t');
+    const edge = await startEdge(
+      { listen: { host: '0.0.0.0', port: 0 }, upstream: { host: 'localhost', port: upstream.address().port }, reject: DEFAULT_REJECT },
+      rules,
+      { registry: new Registry(), logger: pino({ level: 'silent' }) },
+    );
+    try {
+      const { port } = caller.address();
+      caller.send(
+        `OPTIONS sip:x SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.4:${port};branch=z9hG4bKw\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>\r\nCall-ID: w\r\nCSeq: 1 OPTIONS\r\n\r\n`,
+        edge.address.port,
+        '127.0.0.1',
+      );
+      const { message } = await receive(upstream);
+      assert.match(headerValues(message, 'via')[0]!, new RegExp(`^SIP/2\\.0/UDP 127\\.0\\.0\\.1:${edge.address.port};branch=`));
+    } finally {
+      await edge.close();
+      upstream.close();
+      caller.close();
+    }
+  });
+});
+
+describe('startEdge', () => {
+  const rules = new FakeRules();
+  const registry = new Registry();
+  let edge: Awaited<ReturnType<typeof startEdge>>;
+  let upstream: Socket;
+  let trunk: Socket;
+  let stranger: Socket;
+
+  before(async () => {
+    upstream = await udp('127.0.0.1');
+    trunk = await udp('127.0.0.2');
+    stranger = await udp('127.0.0.3');
+    rules.addTrunk('127.0.0.2', 'acct-t', 'trunk-t');
+    edge = await startEdge(
+      { listen: { host: '127.0.0.1', port: 0 }, upstream: { host: '127.0.0.1', port: upstream.address().port }, reject: DEFAULT_REJECT },
+      rules,
+      { registry, logger: pino({ level: 'silent' }) },
+    );
+  });
+
+  after(async () => {
+    await edge.close();
+    for (const socket of [upstream, trunk, stranger]) socket.close();
+  });
+
+  function invite(from: Socket, branch: string): Buffer {
+    const { address, port } = from.address();
+    return Buffer.from(
+      [
+        'INVITE sip:bob@a.example SIP/2.0',
+        `Via: SIP/2.0/UDP ${address}:${port};branch=${branch};rport`,
+        'From: <sip:alice@a.example>;tag=1',
+        'To: <sip:bob@a.example>',
+        `Call-ID: ${branch}`,
+        'CSeq: 1 INVITE',
+        'Content-Length: 0',
+        '',
+        '',
+      ].join('\r\n'),
+    );
+  }
+
+  it('reports the ephemeral port it bound', () => {
+    assert.equal(edge.address.host, '127.0.0.1');
+    assert.ok(edge.address.port > 0);
+  });
+
+  it('relays a trunk call upstream and the answer back by Via', async () => {
+    trunk.send(invite(trunk, 'z9hG4bKt1'), edge.address.port, '127.0.0.1');
+    const atUpstream = await receive(upstream);
+    assert.deepEqual(headerValues(atUpstream.message, 'x-trunk-id'), ['trunk-t']);
+    assert.equal(atUpstream.from.port, edge.address.port, 'sent from the edge socket');
+
+    // Answer the way sipp does: all Vias folded into one header.
+    const vias = headerValues(atUpstream.message, 'via');
+    const ok = ['SIP/2.0 200 OK', `Via: ${vias.join(', ')}`, 'From: <sip:alice@a.example>;tag=1', 'To: <sip:bob@a.example>;tag=2',
+      'Call-ID: z9hG4bKt1', 'CSeq: 1 INVITE', 'Content-Length: 0', '', ''].join('\r\n');
+    upstream.send(ok, edge.address.port, '127.0.0.1');
+    const atTrunk = await receive(trunk);
+    assert.equal(atTrunk.message.type === 'response' && atTrunk.message.status, 200);
+    assert.deepEqual(headerValues(atTrunk.message, 'via'), [vias[1]]);
+  });
+
+  it('answers a denied source 603 and counts it, counts malformed packets', async () => {
+    stranger.send(invite(stranger, 'z9hG4bKs1'), edge.address.port, '127.0.0.1');
+    const answer = await receive(stranger);
+    assert.equal(answer.message.type === 'response' && `${answer.message.status} ${answer.message.reason}`, '603 Rejected by ACL');
+    stranger.send('not sip at all\r\n\r\n', edge.address.port, '127.0.0.1');
+
+    // The second datagram is handled once the next one (from the same sender) has been.
+    stranger.send(invite(stranger, 'z9hG4bKs2'), edge.address.port, '127.0.0.1');
+    await receive(stranger);
+    const text = await registry.metrics();
+    assert.match(text, /ipwarden_sip_requests_rejected_total\{reason="unknown_realm"\} 2/);
+    assert.match(text, /ipwarden_sip_packets_malformed_total 1/);
+    assert.match(text, /ipwarden_sip_packets_forwarded_total\{direction="request"\} 1/);
+    assert.match(text, /ipwarden_sip_packets_forwarded_total\{direction="response"\} 1/);
+    assert.match(text, /ipwarden_sip_packets_received_total 5/);
+  });
+});
