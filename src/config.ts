@@ -1,0 +1,104 @@
+// Every setting, from flags and the environment (flags win), validated once at start-up and
+// printable without secrets (api.md §1, §5, §7).
+
+export interface Config {
+  db: string;
+  databaseUrl?: string;
+  port: number;
+  host: string;
+  corsOrigin: string;
+  logLevel: string;
+  /** This node's zone: its dedicated IPs are listed first. */
+  zone?: string;
+  allowPrivateTrunkIps: boolean;
+  maxCidrs: number;
+  maxIpAclsPerTrunk: number;
+  tokenTtlSeconds: number;
+  loginMaxFailures: number;
+  loginWindowSeconds: number;
+  bodyLimit: number;
+  /** A whole request must arrive within this many ms; idle connections close after it. */
+  requestTimeoutMs: number;
+  /** How often the change feed is polled, ms (other writers: the CLI, other nodes). */
+  pollMs: number;
+  sip?: string;
+  sipUpstream?: string;
+  sipReject: 'respond' | 'drop';
+  sipRejectCode: number;
+  sipRejectReason: string;
+  sipUnknownRealm: 'reject' | 'allow';
+}
+
+/** One setting: its flag (commander's camelCase key), its environment variable, its parser. */
+interface Setting<K extends keyof Config> {
+  key: K;
+  flag: string;
+  env: string;
+  description: string;
+  parse: (text: string) => Config[K];
+  fallback?: Config[K];
+}
+
+const integer = (name: string, min: number, max: number) => (text: string) => {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${name} must be a whole number from ${min} to ${max}, not '${text}'`);
+  return n;
+};
+const boolean = (name: string) => (text: string) => {
+  if (['true', '1', 'yes'].includes(text.toLowerCase())) return true;
+  if (['false', '0', 'no'].includes(text.toLowerCase())) return false;
+  throw new Error(`${name} must be true or false, not '${text}'`);
+};
+const oneOf = <T extends string>(name: string, values: readonly T[]) => (text: string) => {
+  if (!(values as readonly string[]).includes(text)) throw new Error(`${name} must be one of ${values.join(', ')}, not '${text}'`);
+  return text as T;
+};
+const text = (text: string) => text;
+
+function setting<K extends keyof Config>(s: Setting<K>): Setting<K> {
+  return s;
+}
+
+export const SETTINGS = [
+  setting({ key: 'db', flag: '--db <file>', env: 'IPWARDEN_DB', description: 'SQLite database file', parse: text, fallback: './data/ipwarden.db' }),
+  setting({ key: 'databaseUrl', flag: '--database-url <url>', env: 'DATABASE_URL', description: 'PostgreSQL URL (wins over --db)', parse: text }),
+  setting({ key: 'port', flag: '--port <n>', env: 'IPWARDEN_PORT', description: 'HTTP port', parse: integer('port', 0, 65535), fallback: 8000 }),
+  setting({ key: 'host', flag: '--host <addr>', env: 'IPWARDEN_HOST', description: 'HTTP listen address', parse: text, fallback: '0.0.0.0' }),
+  setting({ key: 'corsOrigin', flag: '--cors-origin <origins>', env: 'IPWARDEN_CORS_ORIGIN', description: 'allowed CORS origin(s), comma-separated', parse: text, fallback: '*' }),
+  setting({ key: 'logLevel', flag: '--log-level <level>', env: 'IPWARDEN_LOG_LEVEL', description: 'pino log level', parse: oneOf('log level', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const), fallback: 'info' }),
+  setting({ key: 'zone', flag: '--zone <zone>', env: 'IPWARDEN_ZONE', description: "this node's zone (its dedicated IPs listed first)", parse: text }),
+  setting({ key: 'allowPrivateTrunkIps', flag: '--allow-private-trunk-ips [bool]', env: 'IPWARDEN_ALLOW_PRIVATE_TRUNK_IPS', description: 'accept private ranges as trunk IPs', parse: boolean('allow-private-trunk-ips'), fallback: false }),
+  setting({ key: 'maxCidrs', flag: '--max-cidrs <n>', env: 'IPWARDEN_MAX_CIDRS', description: 'most CIDRs in one access list', parse: integer('max-cidrs', 1, 1_000_000), fallback: 10_000 }),
+  setting({ key: 'maxIpAclsPerTrunk', flag: '--max-ip-acls-per-trunk <n>', env: 'IPWARDEN_MAX_IP_ACLS_PER_TRUNK', description: 'most IP ACL entries on one trunk', parse: integer('max-ip-acls-per-trunk', 1, 1_000_000), fallback: 1_000 }),
+  setting({ key: 'tokenTtlSeconds', flag: '--token-ttl <seconds>', env: 'IPWARDEN_TOKEN_TTL', description: 'token lifetime', parse: integer('token-ttl', 1, 31_536_000), fallback: 3600 }),
+  setting({ key: 'loginMaxFailures', flag: '--login-max-failures <n>', env: 'IPWARDEN_LOGIN_MAX_FAILURES', description: 'failed logins per account and source before 429', parse: integer('login-max-failures', 1, 1_000_000), fallback: 10 }),
+  setting({ key: 'loginWindowSeconds', flag: '--login-window <seconds>', env: 'IPWARDEN_LOGIN_WINDOW', description: 'window for counting failed logins', parse: integer('login-window', 1, 86_400), fallback: 900 }),
+  setting({ key: 'bodyLimit', flag: '--body-limit <bytes>', env: 'IPWARDEN_BODY_LIMIT', description: 'largest request body', parse: integer('body-limit', 1024, 1_073_741_824), fallback: 1_048_576 }),
+  setting({ key: 'requestTimeoutMs', flag: '--request-timeout <ms>', env: 'IPWARDEN_REQUEST_TIMEOUT', description: 'slow clients: a whole request must arrive within this, idle connections close after it', parse: integer('request-timeout', 100, 600_000), fallback: 30_000 }),
+  setting({ key: 'pollMs', flag: '--poll-ms <ms>', env: 'IPWARDEN_POLL_MS', description: 'change-feed poll interval', parse: integer('poll-ms', 10, 60_000), fallback: 250 }),
+  setting({ key: 'sip', flag: '--sip <udp:HOST:PORT>', env: 'IPWARDEN_SIP', description: 'run the SIP edge on this socket', parse: text }),
+  setting({ key: 'sipUpstream', flag: '--sip-upstream <HOST:PORT>', env: 'IPWARDEN_SIP_UPSTREAM', description: 'where the edge forwards allowed SIP', parse: text }),
+  setting({ key: 'sipReject', flag: '--sip-reject <mode>', env: 'IPWARDEN_SIP_REJECT', description: 'respond (default) or drop denied requests', parse: oneOf('sip-reject', ['respond', 'drop'] as const), fallback: 'respond' }),
+  setting({ key: 'sipRejectCode', flag: '--sip-reject-code <code>', env: 'IPWARDEN_SIP_REJECT_CODE', description: 'SIP status for denied requests', parse: integer('sip-reject-code', 400, 699), fallback: 603 }),
+  setting({ key: 'sipRejectReason', flag: '--sip-reject-reason <text>', env: 'IPWARDEN_SIP_REJECT_REASON', description: 'SIP reason phrase for denied requests', parse: text, fallback: 'Rejected by ACL' }),
+  setting({ key: 'sipUnknownRealm', flag: '--sip-unknown-realm <policy>', env: 'IPWARDEN_SIP_UNKNOWN_REALM', description: 'reject (default) or allow requests for unknown realms', parse: oneOf('sip-unknown-realm', ['reject', 'allow'] as const), fallback: 'reject' }),
+] as const;
+
+/** Resolves every setting: a flag value, else the environment, else the default. */
+export function loadConfig(flags: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): Config {
+  const config: Record<string, unknown> = {};
+  for (const s of SETTINGS) {
+    const flag = flags[s.key];
+    const raw = flag === true ? 'true' : typeof flag === 'string' ? flag : env[s.env];
+    if (raw !== undefined && raw !== '') config[s.key] = s.parse(raw);
+    else if (s.fallback !== undefined) config[s.key] = s.fallback;
+  }
+  return config as unknown as Config;
+}
+
+/** The configuration as it may be printed: a database URL's password hidden. */
+export function describeConfig(config: Config): Record<string, unknown> {
+  const shown: Record<string, unknown> = { ...config };
+  if (config.databaseUrl) shown.databaseUrl = config.databaseUrl.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
+  return shown;
+}

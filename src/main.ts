@@ -1,0 +1,155 @@
+// The composition root: config → store → services → API / edge. Nothing else wires.
+
+import type { FastifyInstance } from 'fastify';
+import pino from 'pino';
+import type { Registry } from 'prom-client';
+import type { Config } from './config.ts';
+import { Authenticator } from './services/auth.ts';
+import type { ServiceContext } from './services/context.ts';
+import { Decisions, type IndexStats } from './services/decisions.ts';
+import type { Store } from './store/port.ts';
+import type { RunningEdge } from './edge/server.ts';
+import { openSqliteStore } from './store/sqlite.ts';
+
+export async function openStore(config: Config): Promise<Store> {
+  if (config.databaseUrl) {
+    const { openPostgresStore } = await import('./store/postgres.ts');
+    return openPostgresStore(config.databaseUrl);
+  }
+  return openSqliteStore(config.db);
+}
+
+export interface Services {
+  ctx: ServiceContext;
+  auth: Authenticator;
+  close(): Promise<void>;
+}
+
+/** The store, the decision index built from it, and the services over both. */
+export async function startServices(config: Config): Promise<Services> {
+  const store = await openStore(config);
+  const decisions = new Decisions(store, { unknownRealm: config.sipUnknownRealm === 'allow' ? 'allow' : 'deny' });
+  // api.md §6: nothing answers before the index is built from the store.
+  await decisions.load();
+  // PostgreSQL: other nodes' commits are notified; catch up at once (the poll stays as a safety net).
+  store.onChange?.(() => void decisions.catchUp().catch(() => decisions.markStale()));
+  const ctx: ServiceContext = {
+    store,
+    decisions,
+    limits: { maxCidrs: config.maxCidrs, maxIpAclsPerTrunk: config.maxIpAclsPerTrunk },
+    allowPrivateTrunkIps: config.allowPrivateTrunkIps,
+    ...(config.zone === undefined ? {} : { localZone: config.zone }),
+  };
+  const auth = new Authenticator(ctx, {
+    tokenTtlSeconds: config.tokenTtlSeconds,
+    maxFailures: config.loginMaxFailures,
+    failureWindowSeconds: config.loginWindowSeconds,
+  });
+  return {
+    ctx,
+    auth,
+    async close() {
+      decisions.stop();
+      await store.close();
+    },
+  };
+}
+
+const REDACT = ['req.headers["x-auth-token"]', 'req.headers.authorization', 'req.headers.cookie', 'res.headers["x-auth-token"]'];
+
+export function createLogger(level: string, destination?: pino.DestinationStream) {
+  const options = { level, redact: { paths: REDACT, censor: '[redacted]' } };
+  // Buffered: a request's log line costs no write system call of its own (flushed on close).
+  return pino(options, destination ?? pino.destination({ dest: 1, sync: false, minLength: 4096 }));
+}
+
+async function indexMetrics(registry: Registry, services: Services): Promise<void> {
+  const { Counter, Gauge, Histogram } = await import('prom-client');
+  const { decisions } = services.ctx;
+  // Read at scrape time, so a node cut off from the database shows it at once.
+  const gauge = (name: string, help: string, value: (stats: IndexStats) => number) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(value(decisions.stats()));
+      },
+    });
+  gauge('ipwarden_index_accounts', 'Accounts in the decision index', (s) => s.accounts);
+  gauge('ipwarden_index_trunk_entries', 'Active trunk IP ACL entries in the index', (s) => s.trunkEntries);
+  gauge('ipwarden_index_rebuild_seconds', 'Duration of the last index update', (s) => s.lastRebuildMs / 1000);
+  gauge('ipwarden_index_current', '1 when the index has caught up with the database', (s) => (s.current ? 1 : 0));
+  const results = new Counter({ name: 'ipwarden_decisions_total', help: 'Decisions by kind and result', labelNames: ['kind', 'result'], registers: [registry] });
+  const latency = new Histogram({
+    name: 'ipwarden_decision_duration_seconds',
+    help: 'Time to decide from the in-memory index',
+    labelNames: ['kind'],
+    buckets: [1e-7, 2.5e-7, 5e-7, 1e-6, 2.5e-6, 5e-6, 1e-5, 5e-5, 1e-4, 1e-3],
+    registers: [registry],
+  });
+  // Label lookups hash their values: each (kind, result) series is bound once.
+  const counters = new Map<string, { inc(): void }>();
+  const histograms = new Map<string, { observe(value: number): void }>();
+  decisions.onDecision = (kind, result, ms) => {
+    const key = `${kind} ${result}`;
+    let counter = counters.get(key);
+    if (!counter) counters.set(key, (counter = results.labels(kind, result)));
+    counter.inc();
+    let histogram = histograms.get(kind);
+    if (!histogram) histograms.set(kind, (histogram = latency.labels(kind)));
+    histogram.observe(ms / 1000);
+  };
+}
+
+export interface Server {
+  app: FastifyInstance;
+  services: Services;
+  edge: RunningEdge | null;
+  close(): Promise<void>;
+}
+
+/** api.md §7: the edge reads the same in-memory index as the API (no HTTP hop per packet). */
+async function startSipEdge(config: Config, services: Services, registry: Registry, logger: ReturnType<typeof createLogger>): Promise<RunningEdge | null> {
+  if (!config.sip) return null;
+  if (!config.sipUpstream) throw new Error('--sip needs --sip-upstream HOST:PORT (IPWARDEN_SIP_UPSTREAM)');
+  const { parseSipListen, parseSipUpstream } = await import('./edge/endpoint.ts');
+  const { startEdge } = await import('./edge/server.ts');
+  const reject = config.sipReject === 'drop' ? ({ mode: 'drop' } as const) : ({ mode: 'respond', code: config.sipRejectCode, reason: config.sipRejectReason } as const);
+  return startEdge({ listen: parseSipListen(config.sip), upstream: parseSipUpstream(config.sipUpstream), reject }, services.ctx.decisions, { registry, logger });
+}
+
+/**
+ * `ipwarden serve`: index built, edge bound, then the API answers. The HTTP and SIP modules are
+ * loaded here only, so the maintenance verbs of the CLI start quickly.
+ */
+export async function serve(config: Config): Promise<Server> {
+  const { Registry, collectDefaultMetrics } = await import('prom-client');
+  const { buildApp } = await import('./api/app.ts');
+  const logger = createLogger(config.logLevel);
+  const services = await startServices(config);
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  await indexMetrics(registry, services);
+  services.ctx.decisions.startPolling(config.pollMs);
+
+  // The edge socket is bound before the API answers (api.md §7).
+  const edge = await startSipEdge(config, services, registry, logger);
+  const app = await buildApp(services, { corsOrigin: config.corsOrigin, bodyLimit: config.bodyLimit, requestTimeoutMs: config.requestTimeoutMs, registry, logger });
+  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
+    reply.header('Content-Type', registry.contentType);
+    return registry.metrics();
+  });
+  await app.listen({ port: config.port, host: config.host });
+  return {
+    app,
+    services,
+    edge,
+    async close() {
+      await app.close();
+      await edge?.close();
+      logger.flush();
+      await services.close();
+    },
+  };
+}
