@@ -1,0 +1,114 @@
+// Kamailio 5.6 as the bench's baseline (api.md §8): its permissions module with an address file
+// holding the same addresses, 603 to everyone else, stateless forward to the same UAS. The
+// config is written into a temporary directory at bench time.
+import { spawn, spawnSync } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { once } from 'node:events';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Endpoint } from '../../src/edge/endpoint.ts';
+
+const MODULES = '/usr/lib/x86_64-linux-gnu/kamailio/modules/';
+
+/** Why Kamailio cannot run here, or null. */
+export function kamailioMissing(): string | null {
+  const probe = spawnSync('kamailio', ['-v'], { encoding: 'utf8' });
+  if (probe.error) return `kamailio is not installed (apt-get install kamailio): ${probe.error.message}`;
+  if (!/kamailio 5\.6/.test(probe.stdout)) return `Kamailio 5.6 is wanted, found: ${probe.stdout.split('\n')[0]}`;
+  return null;
+}
+
+export interface RunningKamailio {
+  address: Endpoint;
+  stop(): Promise<void>;
+}
+
+export async function startKamailio(opts: {
+  dir: string;
+  listen: Endpoint;
+  upstream: Endpoint;
+  addresses: readonly string[];
+  children: number;
+}): Promise<RunningKamailio> {
+  const addressFile = join(opts.dir, 'address.list');
+  writeFileSync(addressFile, opts.addresses.map((ip) => `1 ${ip} 32\n`).join(''));
+  const config = join(opts.dir, 'kamailio.cfg');
+  writeFileSync(
+    config,
+    `#!KAMAILIO
+debug=-1
+log_stderror=yes
+children=${opts.children}
+listen=udp:${opts.listen.host}:${opts.listen.port}
+mpath="${MODULES}"
+loadmodule "sl.so"
+loadmodule "maxfwd.so"
+loadmodule "permissions.so"
+modparam("permissions", "address_file", "${addressFile}")
+
+request_route {
+  if (!mf_process_maxfwd_header("10")) { sl_send_reply("483", "Too Many Hops"); exit; }
+  if (!allow_source_address("1")) {
+    # sl absorbs the ACK to its own 603; never answer any other ACK.
+    if (method == "ACK") exit;
+    sl_send_reply("603", "Rejected by ACL");
+    exit;
+  }
+  forward("${opts.upstream.host}", ${opts.upstream.port});
+}
+`,
+  );
+  const child = spawn('kamailio', ['-f', config, '-D', '-E', '-Y', opts.dir], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  child.stderr.on('data', (chunk: Buffer) => (log = (log + chunk.toString()).slice(-4000)));
+  const exited = once(child, 'exit');
+  try {
+    await untilAnswering(opts.listen, 10_000);
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw new Error(`Kamailio did not start: ${(error as Error).message}\n${log}`);
+  }
+  return {
+    address: opts.listen,
+    async stop() {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** Sends OPTIONS from an address outside the list until the 603 comes back. */
+async function untilAnswering(to: Endpoint, ms: number): Promise<void> {
+  const socket = createSocket('udp4');
+  socket.bind(0, '127.0.0.1');
+  await once(socket, 'listening');
+  const { port } = socket.address();
+  const options = [
+    `OPTIONS sip:probe@${to.host}:${to.port} SIP/2.0`,
+    `Via: SIP/2.0/UDP 127.0.0.1:${port};branch=z9hG4bKprobe`,
+    'Max-Forwards: 70',
+    `From: <sip:probe@${to.host}>;tag=p`,
+    `To: <sip:probe@${to.host}>`,
+    'Call-ID: probe',
+    'CSeq: 1 OPTIONS',
+    'Content-Length: 0',
+    '',
+    '',
+  ].join('\r\n');
+  const deadline = Date.now() + ms;
+  try {
+    for (;;) {
+      socket.send(options, to.port, to.host);
+      const answer = once(socket, 'message', { signal: AbortSignal.timeout(200) }).then(
+        ([bytes]) => (bytes as Buffer).toString().startsWith('SIP/2.0 603'),
+        () => false,
+      );
+      if (await answer) return;
+      if (Date.now() > deadline) throw new Error(`no 603 to OPTIONS from ${to.host}:${to.port} within ${ms} ms`);
+    }
+  } finally {
+    socket.close();
+  }
+}

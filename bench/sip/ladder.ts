@@ -1,0 +1,92 @@
+// The sipp rate ladder: run calls at increasing rates through a proxy until a step fails, and
+// keep the highest rate every call of which succeeded on time, with its INVITE→final latency.
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Endpoint } from '../../src/edge/endpoint.ts';
+import { runSipp, SCENARIO_DIR } from '../../test/edge/sipp.ts';
+
+export type CallKind = 'answered' | 'rejected';
+
+export interface LadderSetup {
+  dir: string;
+  proxy: Endpoint;
+  uas: Endpoint;
+  /** Source address per kind: one the rule set allows, one it does not. */
+  sources: Record<CallKind, string>;
+  realm: string;
+  rates: readonly number[];
+  seconds: number;
+}
+
+export interface StepResult {
+  rate: number;
+  ok: boolean;
+  /** Why the step failed, for the report. */
+  why?: string;
+  p50Ms?: number;
+  p99Ms?: number;
+}
+
+let nextPort = 30000 + Math.floor(Math.random() * 20000);
+
+export async function climb(setup: LadderSetup, kind: CallKind, onStep: (step: StepResult) => void): Promise<StepResult | null> {
+  // Warm the JIT (and caches) up before anything is measured; the result is not reported.
+  await runStep({ ...setup, seconds: 1 }, kind, setup.rates[0]! / 2);
+  let best: StepResult | null = null;
+  for (const rate of setup.rates) {
+    let step = await runStep(setup, kind, rate);
+    // One lost datagram fails a whole step (the scenarios do not retransmit 200s), and this
+    // machine is shared: a rate counts as failed only when a second try fails too.
+    if (!step.ok) step = await runStep(setup, kind, rate);
+    onStep(step);
+    if (!step.ok) break;
+    best = step;
+  }
+  return best;
+}
+
+async function runStep(setup: LadderSetup, kind: CallKind, rate: number): Promise<StepResult> {
+  const dir = mkdtempSync(join(setup.dir, `${kind}-${rate}-`));
+  const calls = Math.round(rate * setup.seconds);
+  const budgetMs = setup.seconds * 1250 + 1500;
+  // sipp's 64 kB default socket buffers drop datagrams at a few thousand calls/s, whoever proxies.
+  // A step that overruns its budget has failed: sipp stops there, and is killed soon after.
+  const bounded = ['-timeout', `${Math.ceil(budgetMs / 1000)}s`, '-timeout_error', '-buff_size', String(4 * 1024 * 1024)];
+  const uas =
+    kind === 'answered'
+      ? runSipp(
+          ['-sf', join(SCENARIO_DIR, 'uas.xml'), '-i', setup.uas.host, '-p', String(setup.uas.port), '-m', String(calls), ...bounded],
+          { cwd: dir, killAfterMs: budgetMs + 3000 },
+        )
+      : null;
+  const uac = await runSipp(
+    [
+      `${setup.proxy.host}:${setup.proxy.port}`, '-sf', join(SCENARIO_DIR, `uac-${kind}.xml`),
+      '-i', setup.sources[kind], '-p', String(nextPort++), '-m', String(calls), '-r', String(rate),
+      '-key', 'caller', 'bench', '-key', 'realm', setup.realm, '-key', 'ua', 'sipp',
+      '-trace_rtt', '-rtt_freq', String(Math.max(1, Math.min(calls, 1000))), ...bounded,
+    ],
+    { cwd: dir, killAfterMs: budgetMs + 3000 },
+  );
+  const uasResult = await uas;
+  let why: string | undefined;
+  if (uac.killed || uac.code !== 0) why = `sipp UAC exit ${uac.killed ? 'killed' : uac.code}`;
+  else if (uasResult && uasResult.code !== 0) why = `sipp UAS exit ${uasResult.killed ? 'killed' : uasResult.code}`;
+  else if (uac.ms > budgetMs) why = `took ${(uac.ms / 1000).toFixed(1)} s for ${setup.seconds} s of calls`;
+  return { rate, ok: why === undefined, why, ...latency(dir) };
+}
+
+/** p50 / p99 of sipp's response-time trace (whole milliseconds, as sipp writes them). */
+function latency(dir: string): { p50Ms?: number; p99Ms?: number } {
+  const file = readdirSync(dir).find((name) => name.endsWith('_rtt.csv'));
+  if (file === undefined) return {};
+  const samples = readFileSync(join(dir, file), 'utf8')
+    .split('\n')
+    .slice(1)
+    .map((line) => Number(line.split(';')[1]))
+    .filter((ms) => Number.isFinite(ms))
+    .sort((a, b) => a - b);
+  if (samples.length === 0) return {};
+  const at = (q: number) => samples[Math.min(samples.length - 1, Math.floor(q * samples.length))]!;
+  return { p50Ms: at(0.5), p99Ms: at(0.99) };
+}
