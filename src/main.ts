@@ -9,6 +9,7 @@ import type { ServiceContext } from './services/context.ts';
 import { Decisions, type IndexStats } from './services/decisions.ts';
 import type { Store } from './store/port.ts';
 import type { RunningEdge } from './edge/server.ts';
+import type { CounterSeries } from './api/metrics.ts';
 import { openSqliteStore } from './store/sqlite.ts';
 
 export async function openStore(config: Config): Promise<Store> {
@@ -64,7 +65,8 @@ export function createLogger(level: string, destination?: pino.DestinationStream
 }
 
 async function indexMetrics(registry: Registry, services: Services): Promise<void> {
-  const { Counter, Gauge, Histogram } = await import('prom-client');
+  const { Gauge } = await import('prom-client');
+  const { LabelledCounter, LabelledHistogram } = await import('./api/metrics.ts');
   const { decisions } = services.ctx;
   // Read at scrape time, so a node cut off from the database shows it at once.
   const gauge = (name: string, help: string, value: (stats: IndexStats) => number) =>
@@ -80,25 +82,18 @@ async function indexMetrics(registry: Registry, services: Services): Promise<voi
   gauge('ipwarden_index_trunk_entries', 'Active trunk IP ACL entries in the index', (s) => s.trunkEntries);
   gauge('ipwarden_index_rebuild_seconds', 'Duration of the last index update', (s) => s.lastRebuildMs / 1000);
   gauge('ipwarden_index_current', '1 when the index has caught up with the database', (s) => (s.current ? 1 : 0));
-  const results = new Counter({ name: 'ipwarden_decisions_total', help: 'Decisions by kind and result', labelNames: ['kind', 'result'], registers: [registry] });
-  const latency = new Histogram({
-    name: 'ipwarden_decision_duration_seconds',
-    help: 'Time to decide from the in-memory index',
-    labelNames: ['kind'],
-    buckets: [1e-7, 2.5e-7, 5e-7, 1e-6, 2.5e-6, 5e-6, 1e-5, 5e-5, 1e-4, 1e-3],
-    registers: [registry],
-  });
-  // Label lookups hash their values: each (kind, result) series is bound once.
-  const counters = new Map<string, { inc(): void }>();
-  const histograms = new Map<string, { observe(value: number): void }>();
+  // Counted on every decision: the series are plain objects bound once per label set (metrics.ts).
+  const results = new LabelledCounter('ipwarden_decisions_total', 'Decisions by kind and result').register(registry);
+  const latency = new LabelledHistogram('ipwarden_decision_duration_seconds', 'Time to decide from the in-memory index', [1e-7, 2.5e-7, 5e-7, 1e-6, 2.5e-6, 5e-6, 1e-5, 5e-5, 1e-4, 1e-3]).register(registry);
+  // By kind, then result: both are constant strings, so each lookup hashes nothing new.
+  const counted = new Map<string, Map<string, CounterSeries>>();
   decisions.onDecision = (kind, result, ms) => {
-    const key = `${kind} ${result}`;
-    let counter = counters.get(key);
-    if (!counter) counters.set(key, (counter = results.labels(kind, result)));
-    counter.inc();
-    let histogram = histograms.get(kind);
-    if (!histogram) histograms.set(kind, (histogram = latency.labels(kind)));
-    histogram.observe(ms / 1000);
+    let byResult = counted.get(kind);
+    if (byResult === undefined) counted.set(kind, (byResult = new Map()));
+    let series = byResult.get(result);
+    if (series === undefined) byResult.set(result, (series = results.seriesOf(`${kind} ${result}`, { kind, result })));
+    series.value++;
+    latency.seriesOf(kind, { kind }).observe(ms / 1000);
   };
 }
 

@@ -5,12 +5,15 @@ import swagger from '@fastify/swagger';
 import { Type } from '@sinclair/typebox';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { randomBytes } from 'node:crypto';
-import { STATUS_CODES } from 'node:http';
+import { createServer, STATUS_CODES } from 'node:http';
+import { parse as parseQuery } from 'node:querystring';
 import type { Duplex } from 'node:stream';
 import type { Registry } from 'prom-client';
 import type { Actor } from '../services/actor.ts';
-import { Failure } from '../services/errors.ts';
+import { Failure, invalid } from '../services/errors.ts';
 import { errorBody, fail, methodNotAllowed, routeNotFound, sendError, specOf } from './errors.ts';
+import { decisionFastPath } from './fast-path.ts';
+import { corsHeaders } from './headers.ts';
 import { HttpMetrics, type RouteSeries } from './metrics.ts';
 import type { ApiDeps, Method, RouteSpec } from './route.ts';
 import { routes as accountRoutes } from './resources/accounts.ts';
@@ -103,6 +106,12 @@ function tokenOf(request: import('fastify').FastifyRequest): string | undefined 
   return undefined;
 }
 
+/** A query parameter given twice is ambiguous (which `ip` is the source?): 400, naming each. */
+function refuseRepeatedParameters(query: Record<string, unknown>): void {
+  const repeated = Object.keys(query).filter((name) => Array.isArray(query[name]));
+  if (repeated.length > 0) throw invalid(Object.fromEntries(repeated.map((name) => [name, { type: { message: 'Value must be given once', target: 'query' } }])));
+}
+
 /**
  * A request the HTTP layer gave up on (too slow, malformed) is answered in KAZOO's error shape too,
  * then the connection is closed.
@@ -121,23 +130,36 @@ function answerClientError(error: Error & { code?: string }, socket: Duplex): vo
 
 export async function buildApp(deps: ApiDeps, options: AppOptions): Promise<FastifyInstance> {
   const timeout = options.requestTimeoutMs ?? 30_000;
+  const metrics = new HttpMetrics(options.registry);
+  const nextId = requestIds();
+  const cors = corsHeaders(options.corsOrigin);
+  const fastPath = decisionFastPath({ deps, metrics, logger: options.logger, nextId, cors, redactUrl });
   const app = Fastify({
     ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
     bodyLimit: options.bodyLimit,
     requestIdHeader: 'x-request-id',
-    genReqId: requestIds(),
+    genReqId: nextId,
+    // The one query parser of both paths (the fast path parses its own).
+    routerOptions: { ignoreTrailingSlash: true, querystringParser: (text) => parseQuery(text) },
+    // The decision endpoints are tried first, outside Fastify (fast-path.ts); what they leave,
+    // Fastify answers. The server is set up as Fastify sets up its own.
+    serverFactory: (handler) => {
+      // Slow clients (issue 8): the whole request, headers included, must arrive in time (Node
+      // checks every connectionsCheckingInterval; a connection that sends nothing is waiting for
+      // headers), and a kept-alive connection idle for as long is closed. No per-socket timer:
+      // it would be re-armed on every request.
+      const server = createServer({ headersTimeout: timeout, requestTimeout: timeout, connectionsCheckingInterval: Math.min(1000, Math.ceil(timeout / 4)) }, (req, res) => {
+        if (!fastPath(req, res)) handler(req, res);
+      });
+      server.keepAliveTimeout = timeout;
+      return server;
+    },
     // One line per request, written when it completes (recordResponses), rather than two.
     logController: new LogController({ disableRequestLogging: true }),
     // No pino child per request (its bindings cost more than the line): the request log line
     // and the error line carry the request id themselves.
     ...(options.logger ? { childLoggerFactory: (logger: FastifyBaseLogger) => logger } : {}),
-    // Slow clients (issue 8): the whole request, headers included, must arrive in time, and an
-    // idle connection is closed after the same delay. Node checks every connectionsCheckingInterval.
-    requestTimeout: timeout,
-    connectionTimeout: timeout,
-    http: { headersTimeout: timeout, connectionsCheckingInterval: Math.min(1000, Math.ceil(timeout / 4)) },
     clientErrorHandler: (error, socket) => answerClientError(error as Error & { code?: string }, socket),
-    routerOptions: { ignoreTrailingSlash: true },
     // A path Fastify cannot even decode (`/v2/ips/%zz`) is an unknown identifier, in our shape.
     // No hooks run here and reply.send would add a charset, so the answer is written raw.
     frameworkErrors: (_error, request, reply) => {
@@ -161,10 +183,7 @@ export async function buildApp(deps: ApiDeps, options: AppOptions): Promise<Fast
     }
   });
 
-  // CORS (api.md §1). The headers are the same on every response, so they are computed here once;
-  // a preflight (any OPTIONS) is answered 204 with the allowed methods and headers.
-  const origins = options.corsOrigin === '*' ? null : options.corsOrigin.split(',').map((o) => o.trim());
-  const exposed = ['Content-Type', 'X-Auth-Token', 'X-Request-ID', 'Location', 'ETag'].join(', ');
+  // CORS (api.md §1): a preflight (any OPTIONS) is answered 204 with the allowed methods and headers.
   const allowMethods = [...METHODS, 'HEAD', 'OPTIONS'].join(', ');
   const allowHeaders = ['Content-Type', 'X-Auth-Token', 'X-Kazoo-Cluster-ID', 'If-Match', 'X-Request-ID', 'Authorization'].join(', ');
 
@@ -176,13 +195,7 @@ export async function buildApp(deps: ApiDeps, options: AppOptions): Promise<Fast
     reply.serializer(serializeJson);
     reply.header('content-type', 'application/json');
     reply.header('x-request-id', request.id);
-    if (origins === null) reply.header('access-control-allow-origin', '*');
-    else {
-      reply.header('vary', 'Origin');
-      const origin = request.headers.origin;
-      if (origin !== undefined && origins.includes(origin)) reply.header('access-control-allow-origin', origin);
-    }
-    reply.header('access-control-expose-headers', exposed);
+    reply.headers(cors(request.headers.origin));
     done();
   });
   app.options('*', { schema: { hide: true } }, (_request, reply) => {
@@ -196,7 +209,6 @@ export async function buildApp(deps: ApiDeps, options: AppOptions): Promise<Fast
     openapi: { openapi: '3.0.3', info: { title: 'ipwarden', description: 'KAZOO-compatible IP access control API', version: '0.1.0' } },
   });
 
-  const metrics = new HttpMetrics(options.registry);
   recordResponses(app, metrics, options.logger !== undefined);
   app.setErrorHandler((error, request, reply) => {
     const spec = specOf(error);
@@ -224,6 +236,7 @@ export async function buildApp(deps: ApiDeps, options: AppOptions): Promise<Fast
           actor = (await deps.auth.verify(token)).actor;
           request.authToken = token;
         }
+        refuseRepeatedParameters(request.query as Record<string, unknown>);
         return spec.handler({ request, reply, actor, deps });
       },
     });

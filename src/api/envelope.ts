@@ -21,7 +21,7 @@ export interface SendOptions {
 let lastMs = 0;
 let lastIso = '';
 /** The ISO timestamp, formatted once per millisecond. */
-function timestamp(): string {
+export function timestamp(): string {
   const ms = Date.now();
   if (ms !== lastMs) {
     lastMs = ms;
@@ -31,29 +31,30 @@ function timestamp(): string {
 }
 
 /**
- * Writes the envelope around `dataJson`, data already serialised: exactly the text
- * JSON.stringify would give for {auth_token, data, ...extra, request_id, revision, status,
- * timestamp}, without building and walking that object (the token alone is 200+ characters).
+ * The envelope around `dataJson`, data already serialised: exactly the text JSON.stringify would
+ * give for {auth_token, data, ...extra, request_id, revision, status, timestamp}, without building
+ * and walking that object (the token alone is 200+ characters).
  */
-export function sendJson(request: FastifyRequest, reply: FastifyReply, dataJson: string | undefined, options: SendOptions = {}) {
+export function envelopeJson(authToken: string | undefined, requestId: string, dataJson: string | undefined, extra?: Record<string, unknown>, revision?: string): string {
   let body = '{';
-  if (request.authToken !== undefined) body += `"auth_token":${JSON.stringify(request.authToken)},`;
+  if (authToken !== undefined) body += `"auth_token":${JSON.stringify(authToken)},`;
   if (dataJson !== undefined) body += `"data":${dataJson},`;
-  if (options.extra !== undefined) {
-    for (const [key, value] of Object.entries(options.extra)) {
+  if (extra !== undefined) {
+    for (const [key, value] of Object.entries(extra)) {
       const json = JSON.stringify(value);
       if (json !== undefined) body += `${JSON.stringify(key)}:${json},`;
     }
   }
-  body += `"request_id":${JSON.stringify(request.id)},`;
-  if (options.revision !== undefined) {
-    body += `"revision":${JSON.stringify(options.revision)},`;
-    reply.header('ETag', options.revision);
-  }
-  body += `"status":"success","timestamp":"${timestamp()}"}`;
+  body += `"request_id":${JSON.stringify(requestId)},`;
+  if (revision !== undefined) body += `"revision":${JSON.stringify(revision)},`;
+  return `${body}"status":"success","timestamp":"${timestamp()}"}`;
+}
+
+export function sendJson(request: FastifyRequest, reply: FastifyReply, dataJson: string | undefined, options: SendOptions = {}) {
+  if (options.revision !== undefined) reply.header('ETag', options.revision);
   if (options.location !== undefined) reply.header('Location', options.location);
   if (options.status !== undefined) reply.code(options.status);
-  return reply.send(body);
+  return reply.send(envelopeJson(request.authToken, request.id, dataJson, options.extra, options.revision));
 }
 
 export function send(request: FastifyRequest, reply: FastifyReply, data: unknown, options: SendOptions = {}) {

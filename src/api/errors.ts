@@ -57,8 +57,8 @@ export function specOf(error: unknown): ErrorSpec {
   return internal();
 }
 
-/** KAZOO's error body for `spec`. */
-export function errorBody(request: FastifyRequest, spec: ErrorSpec): Record<string, unknown> {
+/** KAZOO's error body for `spec`, answering the request with this id (and token, echoed). */
+export function errorBody(request: { id: string; authToken?: string }, spec: ErrorSpec): Record<string, unknown> {
   const body: Record<string, unknown> = {
     data: spec.data,
     error: String(spec.status),

@@ -120,6 +120,9 @@ export async function setAccessList(ctx: ServiceContext, actor: Actor, owner: Li
  * Answered from memory alone, authorisation included: the index knows every account's place in
  * the hierarchy and every device, as of the last committed change.
  */
+/** The 400 for a source that is no IPv4 or IPv6 address. */
+export const notAnAddress = (ip: string) => invalid({ ip: { format: { message: `'${ip}' is not an IPv4 or IPv6 address`, value: ip, target: 'query' } } });
+
 export async function checkAccess(ctx: ServiceContext, actor: Actor, accountId: string, query: { ip?: string; user_agent?: string; device_id?: string }): Promise<AccountDecision> {
   // An account or device written through another node a moment ago may not be indexed here yet:
   // catch up with the change feed before answering 404 (the next write's decisions see it anyway).
@@ -132,6 +135,6 @@ export async function checkAccess(ctx: ServiceContext, actor: Actor, accountId: 
   if (query.ip === undefined || query.ip === '') throw invalid({ ip: { required: { message: 'Field is required but missing', target: 'query' } } });
   if (query.device_id !== undefined && !ctx.decisions.hasDevice(accountId, query.device_id)) throw notFound(query.device_id);
   const verdict = ctx.decisions.decide(accountId, query.device_id, query.ip, query.user_agent ?? '');
-  if (verdict === null) throw invalid({ ip: { format: { message: `'${query.ip}' is not an IPv4 or IPv6 address`, value: query.ip, target: 'query' } } });
+  if (verdict === null) throw notAnAddress(query.ip);
   return verdict;
 }

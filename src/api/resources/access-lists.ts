@@ -5,6 +5,7 @@ import type { RouteSpec } from '../route.ts';
 import * as lists from '../../services/access-lists.ts';
 import { authorize, requireSuperduper } from '../../services/actor.ts';
 import type { AccessList } from '../../core/acl.ts';
+import type { RealmDecision } from '../../services/decision-types.ts';
 import { AccessListSchema, DEFAULT_LIMITS } from '../../services/schemas.ts';
 import { Failure } from '../../services/errors.ts';
 
@@ -25,6 +26,17 @@ function listJson(list: AccessList | null): string {
   let json = jsonOf.get(list);
   if (json === undefined) jsonOf.set(list, (json = JSON.stringify(lists.presentAccessList(list))));
   return json;
+}
+
+/** The decide endpoint's `data`: the decision, then what it was made for and why. */
+export function realmDecisionData(answer: RealmDecision): Record<string, unknown> {
+  const data: Record<string, unknown> = { decision: answer.decision };
+  if (answer.reason) data.reason = answer.reason;
+  if (answer.accountId) data.account_id = answer.accountId;
+  if (answer.deviceId) data.device_id = answer.deviceId;
+  if (answer.account) data.account = answer.account;
+  if (answer.device) data.device = answer.device;
+  return data;
 }
 
 function listRoutes(url: string, what: string): RouteSpec[] {
@@ -94,14 +106,7 @@ export const routes: RouteSpec[] = [
       if (missing.length > 0) {
         throw new Failure('validation', 'validation error', { fields: Object.fromEntries(missing.map((k) => [k, { required: { message: 'Field is required but missing', target: 'query' } }])) });
       }
-      const answer = deps.ctx.decisions.decideByRealm(q.ip!, q.realm!, q.username ?? '', q.user_agent ?? '');
-      const data: Record<string, unknown> = { decision: answer.decision };
-      if (answer.reason) data.reason = answer.reason;
-      if (answer.accountId) data.account_id = answer.accountId;
-      if (answer.deviceId) data.device_id = answer.deviceId;
-      if (answer.account) data.account = answer.account;
-      if (answer.device) data.device = answer.device;
-      return send(request, reply, data);
+      return send(request, reply, realmDecisionData(deps.ctx.decisions.decideByRealm(q.ip!, q.realm!, q.username ?? '', q.user_agent ?? '')));
     },
   },
 ];

@@ -1,0 +1,241 @@
+// The decision fast path (src/api/fast-path.ts) against the routes it stands in for: the same
+// request, sent over a real socket (where the fast path runs) and through app.inject (which always
+// goes through Fastify), must get the same status, headers, body, log line and metrics — and the
+// common case must really be answered by the fast path (no token verification through Fastify).
+
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import { after, before, describe, test } from 'node:test';
+import type { FastifyInstance } from 'fastify';
+import { Registry } from 'prom-client';
+import { buildApp } from '../../src/api/app.ts';
+import { createLogger } from '../../src/main.ts';
+import { startHarness, type Harness } from '../support/harness.ts';
+
+let h: Harness;
+let app: FastifyInstance;
+let base = '';
+let registry: Registry;
+let logger: ReturnType<typeof createLogger>;
+const lines: Record<string, unknown>[] = [];
+/** Token verifications through Fastify's routes: the fast path never makes one. */
+let verified = 0;
+let tenant: { id: string; token: string; realm: string };
+let other: { id: string; token: string; realm: string };
+let deviceId = '';
+
+before(async () => {
+  h = await startHarness();
+  registry = new Registry();
+  const sink = new Writable({
+    write(chunk, _encoding, done) {
+      for (const line of String(chunk).split('\n')) if (line) lines.push(JSON.parse(line));
+      done();
+    },
+  });
+  // A second app over the same services, logging at info level into `lines`.
+  app = await buildApp(h.services, { corsOrigin: 'https://ui.example,https://other.example', bodyLimit: h.config.bodyLimit, registry, logger: (logger = createLogger('info', sink)) });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+  const verify = h.services.auth.verify.bind(h.services.auth);
+  h.services.auth.verify = (token) => {
+    verified++;
+    return verify(token);
+  };
+
+  tenant = await h.account('Fast');
+  other = await h.account('Other');
+  const created = await h.request('PUT', `/v2/accounts/${tenant.id}/devices`, { token: tenant.token, body: { data: { name: 'Phone', sip: { username: 'phone1' } } } });
+  assert.equal(created.statusCode, 201, created.body);
+  deviceId = created.json().data.id;
+  for (const [url, data] of [
+    [`/v2/accounts/${tenant.id}/access_lists`, { order: 'allow,deny', cidrs: ['192.0.2.0/24', '2001:db8::/32'], user_agent: '^Yealink' }],
+    [`/v2/accounts/${tenant.id}/devices/${deviceId}/access_lists`, { order: 'deny,allow', cidrs: ['192.0.2.66/32'] }],
+  ] as const) {
+    const set = await h.request('POST', url, { token: tenant.token, body: { data } });
+    assert.equal(set.statusCode, 200, set.body);
+  }
+});
+
+after(async () => {
+  await app.close();
+  await h.close();
+});
+
+interface Answer {
+  status: number;
+  headers: Record<string, string>;
+  body: Record<string, unknown>;
+}
+
+/** The headers both paths must agree on (Date, Connection and Keep-Alive are Node's own). */
+const HEADERS = ['content-type', 'content-length', 'access-control-allow-origin', 'access-control-expose-headers', 'vary', 'retry-after', 'etag'];
+
+function comparable(status: number, headers: Record<string, string | string[] | undefined>, text: string): Answer {
+  const body = JSON.parse(text) as Record<string, unknown>;
+  const picked: Record<string, string> = {};
+  for (const name of HEADERS) if (headers[name] !== undefined) picked[name] = String(headers[name]);
+  // Both are the request's own: present on both paths, equal to each other, different per request.
+  assert.equal(headers['x-request-id'], body.request_id);
+  assert.match(String(body.timestamp), /^\d{4}-\d\d-\d\dT/);
+  delete body.request_id;
+  delete body.timestamp;
+  // The request id's length is fixed, so the content length is comparable.
+  return { status, headers: picked, body };
+}
+
+/** The request over the socket, reporting whether Fastify verified its token. */
+async function overSocket(url: string, headers: Record<string, string>, method = 'GET'): Promise<Answer & { viaFastify: boolean }> {
+  const before = verified;
+  const response = await fetch(`${base}${url}`, { method, headers });
+  const text = method === 'HEAD' ? '{}' : await response.text();
+  return { ...comparable(response.status, Object.fromEntries(response.headers), text), viaFastify: verified > before };
+}
+
+async function throughFastify(url: string, headers: Record<string, string>, method = 'GET'): Promise<Answer> {
+  const response = await app.inject({ method: method as 'GET', url, headers });
+  return comparable(response.statusCode, response.headers as Record<string, string>, method === 'HEAD' ? '{}' : response.body);
+}
+
+/** Asserts both paths agree; returns whether the socket request went through Fastify. */
+async function same(url: string, headers: Record<string, string> = {}): Promise<{ viaFastify: boolean; answer: Answer }> {
+  const fast = await overSocket(url, headers);
+  const slow = await throughFastify(url, headers);
+  const { viaFastify, ...answer } = fast;
+  assert.deepEqual(answer, slow, url);
+  return { viaFastify, answer };
+}
+
+const checkUrl = (params: Record<string, string>, account = tenant.id) => `/v2/accounts/${account}/access_lists/check?${new URLSearchParams(params)}`;
+
+describe('the decision fast path', () => {
+  test('answers the common checks itself, exactly as the route does', async () => {
+    const auth = { 'x-auth-token': tenant.token };
+    await same(checkUrl({ ip: '192.0.2.1' }), auth); // the first use of a token goes through Fastify and caches it
+    const cases: [Record<string, string>, string][] = [
+      [{ ip: '192.0.2.1', user_agent: 'Yealink T46' }, 'allow'],
+      [{ ip: '192.0.2.1', user_agent: 'friendly-scanner' }, 'deny'],
+      [{ ip: '198.51.100.7', user_agent: 'Yealink T46' }, 'deny'],
+      [{ ip: '2001:db8::1', user_agent: 'Yealink' }, 'allow'],
+      [{ ip: '192.0.2.66', user_agent: 'Yealink', device_id: deviceId }, 'deny'],
+      [{ ip: '192.0.2.5', user_agent: 'Yealink', device_id: deviceId, _: '1700000000000' }, 'allow'],
+    ];
+    for (const [params, decision] of cases) {
+      const { viaFastify, answer } = await same(checkUrl(params), auth);
+      assert.equal(viaFastify, false, `${JSON.stringify(params)} was answered by Fastify`);
+      assert.equal(answer.status, 200);
+      assert.equal((answer.body.data as { decision: string }).decision, decision, JSON.stringify(answer.body));
+      assert.equal(answer.body.auth_token, tenant.token);
+    }
+  });
+
+  test('a token in the query or as a Bearer, an allowed Origin, a given X-Request-ID', async () => {
+    await same(checkUrl({ ip: '192.0.2.1' }), { 'x-auth-token': tenant.token });
+    assert.equal((await same(checkUrl({ ip: '192.0.2.1', auth_token: tenant.token }))).viaFastify, false);
+    assert.equal((await same(checkUrl({ ip: '192.0.2.1' }), { authorization: `Bearer ${tenant.token}` })).viaFastify, false);
+    const cors = await same(checkUrl({ ip: '192.0.2.1' }), { 'x-auth-token': tenant.token, origin: 'https://other.example' });
+    assert.equal(cors.viaFastify, false);
+    assert.equal(cors.answer.headers['access-control-allow-origin'], 'https://other.example');
+    assert.equal((await same(checkUrl({ ip: '192.0.2.1' }), { 'x-auth-token': tenant.token, origin: 'https://evil.example' })).answer.headers['access-control-allow-origin'], undefined);
+    const response = await fetch(`${base}${checkUrl({ ip: '192.0.2.1' })}`, { headers: { 'x-auth-token': tenant.token, 'x-request-id': 'sbc-42' } });
+    assert.equal(response.headers.get('x-request-id'), 'sbc-42');
+    assert.equal(((await response.json()) as { request_id: string }).request_id, 'sbc-42');
+  });
+
+  test('a source that is no address: the same 400, answered by the fast path', async () => {
+    await same(checkUrl({ ip: '192.0.2.1' }), { 'x-auth-token': tenant.token });
+    const { viaFastify, answer } = await same(checkUrl({ ip: '300.1.2.3' }), { 'x-auth-token': tenant.token });
+    assert.equal(viaFastify, false);
+    assert.equal(answer.status, 400);
+    assert.equal(answer.body.message, 'validation error');
+    assert.deepEqual(Object.keys(answer.body.data as object), ['ip']);
+  });
+
+  test('everything else is left to Fastify, with the same answers', async () => {
+    const auth = { 'x-auth-token': tenant.token };
+    await same(checkUrl({ ip: '192.0.2.1' }), auth);
+    const left: [string, Record<string, string>, number][] = [
+      [checkUrl({ ip: '192.0.2.1' }), {}, 401],
+      [checkUrl({ ip: '192.0.2.1' }), { 'x-auth-token': 'not-a-token' }, 401],
+      [checkUrl({ ip: '192.0.2.1' }, other.id), auth, 403],
+      [checkUrl({ ip: '192.0.2.1' }, 'f'.repeat(32)), auth, 404],
+      [checkUrl({ ip: '192.0.2.1', device_id: 'e'.repeat(32) }), auth, 404],
+      [checkUrl({ user_agent: 'x' }), auth, 400],
+      [`/v2/accounts/${tenant.id}/access_lists/check`, auth, 400],
+      [`${checkUrl({ ip: '192.0.2.1' })}&ip=192.0.2.2`, auth, 400],
+    ];
+    for (const [url, headers, status] of left) {
+      const { answer } = await same(url, headers);
+      assert.equal(answer.status, status, `${url}: ${JSON.stringify(answer.body)}`);
+    }
+    // A repeated parameter is ambiguous: refused, naming it.
+    const repeated = await same(`${checkUrl({ ip: '192.0.2.1' })}&ip=192.0.2.2&_=1`, auth);
+    assert.deepEqual(repeated.answer.body.data, { ip: { type: { message: 'Value must be given once', target: 'query' } } });
+    // A trailing slash is Fastify's to route, and it finds the same endpoint.
+    const slash = await overSocket(checkUrl({ ip: '192.0.2.1' }).replace('?', '/?'), auth);
+    assert.equal(slash.status, 200);
+    assert.equal(slash.viaFastify, true);
+  });
+
+  test('decide by realm (superduper): answered by the fast path like the route; others left to it', async () => {
+    const auth = { 'x-auth-token': h.master.token };
+    const url = (params: Record<string, string>) => `/v2/access_lists/decide?${new URLSearchParams(params)}`;
+    await same(url({ ip: '192.0.2.1', realm: tenant.realm }), auth);
+    const cases: Record<string, string>[] = [
+      { ip: '192.0.2.1', realm: tenant.realm, user_agent: 'Yealink' },
+      { ip: '192.0.2.66', realm: tenant.realm, username: 'phone1', user_agent: 'Yealink' },
+      { ip: '192.0.2.1', realm: 'nowhere.invalid', username: 'x' },
+      { ip: 'nonsense', realm: tenant.realm },
+    ];
+    for (const params of cases) {
+      const { viaFastify, answer } = await same(url(params), auth);
+      assert.equal(viaFastify, false, JSON.stringify(params));
+      assert.equal(answer.status, 200);
+    }
+    await same(url({ ip: '192.0.2.1', realm: tenant.realm }), { 'x-auth-token': tenant.token });
+    const forbidden = await same(url({ ip: '192.0.2.1', realm: tenant.realm }), { 'x-auth-token': tenant.token });
+    assert.equal(forbidden.answer.status, 403);
+    assert.equal((await same(url({ ip: '192.0.2.1' }), auth)).answer.status, 400);
+  });
+
+  test('a revoked token stops working on the fast path at once', async () => {
+    const t = await h.account('Revoked');
+    const auth = { 'x-auth-token': t.token };
+    assert.equal((await same(checkUrl({ ip: '192.0.2.1' }, t.id), auth)).answer.status, 200);
+    assert.equal((await same(checkUrl({ ip: '192.0.2.1' }, t.id), auth)).viaFastify, false);
+    const revoked = await fetch(`${base}/v2/token_auth`, { method: 'DELETE', headers: auth });
+    assert.equal(revoked.status, 200);
+    assert.equal((await overSocket(checkUrl({ ip: '192.0.2.1' }, t.id), auth)).status, 401);
+  });
+
+  test('one log line and one count per request, as the routes write them', async () => {
+    const auth = { 'x-auth-token': tenant.token };
+    await same(checkUrl({ ip: '192.0.2.1' }), auth);
+    const counted = async () => {
+      const text = await registry.metrics();
+      const line = text.split('\n').find((l) => l.startsWith('ipwarden_http_requests_total{') && l.includes('route="/v2/accounts/:account_id/access_lists/check"') && l.includes('status="200"'));
+      return Number(line?.split(' ').pop() ?? 0);
+    };
+    const before = await counted();
+    const url = checkUrl({ ip: '192.0.2.1', auth_token: tenant.token });
+    const fast = await overSocket(url, {});
+    assert.equal(fast.viaFastify, false);
+    await throughFastify(url, {});
+    assert.equal(await counted(), before + 2);
+    logger.flush();
+    await new Promise((resolve) => setImmediate(resolve));
+    const [fastLine, slowLine] = lines.filter((l) => l.msg === 'request').slice(-2) as Record<string, unknown>[];
+    for (const line of [fastLine!, slowLine!]) {
+      assert.equal(line.level, 30);
+      assert.equal(line.status, 200);
+      assert.equal(line.method, 'GET');
+      assert.equal(typeof line.ms, 'number');
+      assert.equal(typeof line.reqId, 'string');
+      // The query's token is not logged.
+      assert.ok(!String(line.url).includes(tenant.token), String(line.url));
+      assert.ok(String(line.url).includes('auth_token=[redacted]'), String(line.url));
+    }
+    assert.deepEqual(Object.keys(fastLine!).sort(), Object.keys(slowLine!).sort());
+    assert.equal(fastLine!.url, slowLine!.url);
+  });
+});
