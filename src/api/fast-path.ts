@@ -1,11 +1,11 @@
-// The decision endpoints, answered straight from node:http (issue 6).
+// The decision endpoints (and an account's list), answered straight from node:http (issue 6).
 //
 // An SBC asks `GET …/access_lists/check` or `GET /v2/access_lists/decide` about every SIP request,
 // and the answer comes from memory in well under a microsecond, so here the framework is most of
-// the cost: this path answers a decision itself when the request is the common case — a GET
-// without a body, a token verified within the last second, an account the caller may read,
-// well-formed parameters — with the same headers, envelope, log line and metrics as the routes
-// in resources/access-lists.ts. Anything else (no token or an unknown one, another account, a
+// the cost: this path answers itself when the request is the common case — a GET without a body,
+// a token verified within the last second, an account the caller may read, well-formed
+// parameters — with the same headers, envelope, log line and metrics as the routes in
+// resources/access-lists.ts. `GET …/access_lists` (read from the index too) goes the same way. Anything else (no token or an unknown one, another account, a
 // missing parameter, a trailing slash, HEAD, …) returns false before any work is visible, and
 // Fastify answers it through those routes, errors and all. test/api/fast-path.test.ts holds both
 // paths to the same answers.
@@ -19,13 +19,16 @@ import { envelopeJson } from './envelope.ts';
 import { errorBody, specOf } from './errors.ts';
 import type { HttpMetrics, RouteSeries } from './metrics.ts';
 import type { ApiDeps } from './route.ts';
-import { realmDecisionData } from './resources/access-lists.ts';
+import { listJson, realmDecisionData } from './resources/access-lists.ts';
 
 export const CHECK_ROUTE = '/v2/accounts/:account_id/access_lists/check';
 export const DECIDE_ROUTE = '/v2/access_lists/decide';
+export const LIST_ROUTE = '/v2/accounts/:account_id/access_lists';
 
 const ACCOUNTS = '/v2/accounts/';
 const CHECK_TAIL = '/access_lists/check';
+const LIST_TAIL = '/access_lists';
+const NO_QUERY: Query = Object.freeze({});
 
 export interface FastPathOptions {
   deps: ApiDeps;
@@ -56,6 +59,7 @@ export function decisionFastPath(options: FastPathOptions): (req: IncomingMessag
   const { decisions } = deps.ctx;
   const checkSeries = metrics.route('GET', CHECK_ROUTE);
   const decideSeries = metrics.route('GET', DECIDE_ROUTE);
+  const listSeries = metrics.route('GET', LIST_ROUTE);
 
   function answer(req: IncomingMessage, res: ServerResponse, started: number, series: RouteSeries, status: number, body: string, id: string): void {
     res.writeHead(status, { 'content-type': 'application/json', 'x-request-id': id, ...cors(req.headers.origin), 'content-length': Buffer.byteLength(body) });
@@ -106,27 +110,40 @@ export function decisionFastPath(options: FastPathOptions): (req: IncomingMessag
   /** The query, unless a parameter is repeated (the routes refuse that). */
   function queryOf(text: string): Query | undefined {
     const query = parseQuery(text);
-    for (const name in query) if (typeof query[name] !== 'string') return undefined;
+    for (const value of Object.values(query)) if (typeof value !== 'string') return undefined;
     return query as Query;
   }
 
   /** As Fastify's genReqId wrapper: the client's X-Request-ID, else a new one. */
   const requestIdOf = (req: IncomingMessage) => (req.headers['x-request-id'] as string | undefined) || nextId();
 
+  /** An account's own list, as the GET route reads it from the index when it is current. */
+  function list(req: IncomingMessage, res: ServerResponse, started: number, accountId: string, query: Query): boolean {
+    const stored = decisions.storedAccessList(accountId);
+    const path = decisions.accountPath(accountId);
+    if (stored === undefined || path === undefined) return false;
+    const caller = actorOf(req, query);
+    if (caller === undefined || !mayAccess(caller.actor, { path }, 'read')) return false;
+    const id = requestIdOf(req);
+    answer(req, res, started, listSeries, 200, envelopeJson(caller.token, id, listJson(stored)), id);
+    return true;
+  }
+
   return (req, res) => {
     if (req.method !== 'GET' || req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined) return false;
     const url = req.url!;
-    const mark = url.indexOf('?');
-    if (mark < 0) return false;
-    const path = url.slice(0, mark);
     const started = performance.now();
-    const query = queryOf(url.slice(mark + 1));
+    const mark = url.indexOf('?');
+    const path = mark < 0 ? url : url.slice(0, mark);
+    const query = mark < 0 ? NO_QUERY : queryOf(url.slice(mark + 1));
     if (query === undefined) return false;
     if (path === DECIDE_ROUTE) return decide(req, res, started, query);
-    if (!path.startsWith(ACCOUNTS) || !path.endsWith(CHECK_TAIL)) return false;
-    const accountId = path.slice(ACCOUNTS.length, path.length - CHECK_TAIL.length);
+    if (!path.startsWith(ACCOUNTS)) return false;
+    const tail = path.endsWith(CHECK_TAIL) ? CHECK_TAIL : path.endsWith(LIST_TAIL) ? LIST_TAIL : undefined;
+    if (tail === undefined) return false;
+    const accountId = path.slice(ACCOUNTS.length, path.length - tail.length);
     // An id with a slash or an escape is a different route, or one Fastify must decode.
     if (accountId.length === 0 || accountId.includes('/') || accountId.includes('%')) return false;
-    return check(req, res, started, accountId, query);
+    return tail === CHECK_TAIL ? check(req, res, started, accountId, query) : list(req, res, started, accountId, query);
   };
 }

@@ -198,6 +198,26 @@ describe('the decision fast path', () => {
     assert.equal((await same(url({ ip: '192.0.2.1' }), auth)).answer.status, 400);
   });
 
+  test("an account's list: read by the fast path like the route; a device's list and others' left to Fastify", async () => {
+    const auth = { 'x-auth-token': tenant.token };
+    const url = `/v2/accounts/${tenant.id}/access_lists`;
+    await same(url, auth);
+    for (const variant of [url, `${url}?_=1700000000000&paginate=false`]) {
+      const { viaFastify, answer } = await same(variant, auth);
+      assert.equal(viaFastify, false, variant);
+      assert.deepEqual(answer.body.data, { order: 'allow,deny', cidrs: ['192.0.2.0/24', '2001:db8::/32'], user_agent: '^Yealink' });
+    }
+    const none = await h.account('No List');
+    await same(`/v2/accounts/${none.id}/access_lists`, { 'x-auth-token': none.token });
+    const empty = await same(`/v2/accounts/${none.id}/access_lists`, { 'x-auth-token': none.token });
+    assert.equal(empty.viaFastify, false);
+    assert.deepEqual(empty.answer.body.data, {});
+    const device = await same(`/v2/accounts/${tenant.id}/devices/${deviceId}/access_lists`, auth);
+    assert.equal(device.viaFastify, true);
+    assert.deepEqual(device.answer.body.data, { order: 'deny,allow', cidrs: ['192.0.2.66/32'] });
+    assert.equal((await same(`/v2/accounts/${other.id}/access_lists`, auth)).answer.status, 403);
+  });
+
   test('a revoked token stops working on the fast path at once', async () => {
     const t = await h.account('Revoked');
     const auth = { 'x-auth-token': t.token };

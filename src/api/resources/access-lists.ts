@@ -21,7 +21,7 @@ const schema = AccessListSchema(DEFAULT_LIMITS.maxCidrs);
  * reads the new row), so the object itself is the cache key.
  */
 const jsonOf = new WeakMap<AccessList, string>();
-function listJson(list: AccessList | null): string {
+export function listJson(list: AccessList | null): string {
   if (list === null) return '{}';
   let json = jsonOf.get(list);
   if (json === undefined) jsonOf.set(list, (json = JSON.stringify(lists.presentAccessList(list))));
