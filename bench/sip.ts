@@ -13,6 +13,7 @@ import { startEdge } from '../src/edge/server.ts';
 import { sippMissing } from '../test/edge/sipp.ts';
 import { kamailioMissing, startKamailio } from './sip/kamailio.ts';
 import { climb, type CallKind, type LadderSetup, type StepResult } from './sip/ladder.ts';
+import { measurePipeline } from './sip/pipeline.ts';
 import { benchAddresses, BENCH_REALM, RULE_SETS } from './sip/rules.ts';
 
 const { values: args } = parseArgs({
@@ -64,6 +65,7 @@ async function main(): Promise<void> {
       const built = performance.now();
       const rules = source(addresses);
       console.log(`\n${entries.toLocaleString('en')} entries (rule set built in ${(performance.now() - built).toFixed(0)} ms)`);
+      measurePipeline(rules, { allowed: { host: SOURCES.answered, port: 5061 }, denied: { host: SOURCES.rejected, port: 5061 }, uas: UAS, realm: BENCH_REALM });
       const edge = await startEdge({ listen: EDGE, upstream: UAS, reject: DEFAULT_REJECT }, rules, {
         registry: new Registry(),
         logger: pino({ level: 'warn' }),

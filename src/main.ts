@@ -9,7 +9,7 @@ import type { ServiceContext } from './services/context.ts';
 import { Decisions, type IndexStats } from './services/decisions.ts';
 import type { Store } from './store/port.ts';
 import type { RunningEdge } from './edge/server.ts';
-import type { CounterSeries } from './api/metrics.ts';
+import type { CounterSeries } from './metrics.ts';
 import { openSqliteStore } from './store/sqlite.ts';
 
 export async function openStore(config: Config): Promise<Store> {
@@ -66,7 +66,7 @@ export function createLogger(level: string, destination?: pino.DestinationStream
 
 async function indexMetrics(registry: Registry, services: Services): Promise<void> {
   const { Gauge } = await import('prom-client');
-  const { LabelledCounter, LabelledHistogram } = await import('./api/metrics.ts');
+  const { LabelledCounter, LabelledHistogram } = await import('./metrics.ts');
   const { decisions } = services.ctx;
   // Read at scrape time, so a node cut off from the database shows it at once.
   const gauge = (name: string, help: string, value: (stats: IndexStats) => number) =>

@@ -40,9 +40,22 @@ const COMPACT: Record<string, string> = {
   s: 'subject', t: 'to', u: 'allow-events', v: 'via', x: 'session-expires', y: 'identity',
 };
 
-export function headerKey(name: string): string {
+/**
+ * Header names as written → their key, for the names seen so far (a handful in practice). Only
+ * valid names go in, and only up to a bound, so odd traffic cannot grow it.
+ */
+const KEYS = new Map<string, string>();
+const MAX_KEYS = 1024;
+
+/** The key of a header name, or undefined when the name is not a token. */
+function keyOf(name: string): string | undefined {
+  let key = KEYS.get(name);
+  if (key !== undefined) return key;
+  if (!isToken(name)) return undefined;
   const lower = name.toLowerCase();
-  return COMPACT[lower] ?? lower;
+  key = COMPACT[lower] ?? lower;
+  if (KEYS.size < MAX_KEYS) KEYS.set(name, key);
+  return key;
 }
 
 /**
@@ -96,8 +109,9 @@ function parseHeaders(lines: string[]): SipHeader[] {
     }
     const colon = line.indexOf(':');
     const name = colon < 0 ? '' : line.slice(0, colon).trimEnd();
-    if (!isToken(name)) throw new SipParseError('bad header line');
-    last = { name, key: headerKey(name), value: line.slice(colon + 1).trim() };
+    const key = keyOf(name);
+    if (key === undefined) throw new SipParseError('bad header line');
+    last = { name, key, value: line.slice(colon + 1).trim() };
     headers.push(last);
   }
   return splitVias(headers);

@@ -1,6 +1,7 @@
-// The edge's Prometheus counters, all named ipwarden_sip_*. Label children are cached so the
-// per-packet cost is one increment, not a label lookup.
-import { Counter, type Registry } from 'prom-client';
+// The edge's Prometheus counters, all named ipwarden_sip_*. Counted per packet, so each series is
+// bound once (../metrics.ts) and a count is one increment.
+import type { Registry } from 'prom-client';
+import { LabelledCounter, type CounterSeries } from '../metrics.ts';
 import type { Outcome } from './pipeline.ts';
 
 export interface EdgeMetrics {
@@ -10,38 +11,44 @@ export interface EdgeMetrics {
 }
 
 export function createEdgeMetrics(registry: Registry): EdgeMetrics {
-  const counter = (name: string, help: string, labelNames: string[] = []) =>
-    new Counter({ name: `ipwarden_sip_${name}`, help, labelNames, registers: [registry] });
-  const received = counter('packets_received_total', 'UDP datagrams received by the SIP edge');
-  const forwarded = byLabel(counter('packets_forwarded_total', 'SIP messages relayed, by direction', ['direction']));
-  const rejected = byLabel(counter('requests_rejected_total', 'SIP requests refused, by reason', ['reason']));
-  const malformed = counter('packets_malformed_total', 'Datagrams dropped as unparsable SIP');
-  const dropped = byLabel(counter('packets_dropped_total', 'SIP messages dropped unanswered, by reason', ['reason']));
-  const socketErrors = counter('socket_errors_total', 'Errors reported by the edge socket (failed sends)');
+  const family = (name: string, help: string) => new LabelledCounter(`ipwarden_sip_${name}`, help).register(registry);
+  // An unlabelled counter is shown (as 0) from the start.
+  const single = (name: string, help: string) => family(name, help).seriesOf('', {});
+  const received = single('packets_received_total', 'UDP datagrams received by the SIP edge');
+  const forwarded = byLabel(family('packets_forwarded_total', 'SIP messages relayed, by direction'), 'direction');
+  const rejected = byLabel(family('requests_rejected_total', 'SIP requests refused, by reason'), 'reason');
+  const malformed = single('packets_malformed_total', 'Datagrams dropped as unparsable SIP');
+  const dropped = byLabel(family('packets_dropped_total', 'SIP messages dropped unanswered, by reason'), 'reason');
+  const socketErrors = single('socket_errors_total', 'Errors reported by the edge socket (failed sends)');
 
   return {
-    received: () => received.inc(),
-    socketError: () => socketErrors.inc(),
+    received: () => void received.value++,
+    socketError: () => void socketErrors.value++,
     count(outcome) {
       switch (outcome.action) {
         case 'forward':
-          return forwarded(outcome.direction).inc();
+          forwarded(outcome.direction).value++;
+          return;
         case 'reject':
-          return rejected(outcome.reason).inc();
+          rejected(outcome.reason).value++;
+          return;
         case 'drop':
-          return dropped(outcome.reason).inc();
+          dropped(outcome.reason).value++;
+          return;
         case 'malformed':
-          return malformed.inc();
+          malformed.value++;
+          return;
       }
     },
   };
 }
 
-function byLabel(metric: Counter): (label: string) => Counter.Internal {
-  const children = new Map<string, Counter.Internal>();
-  return (label) => {
-    let found = children.get(label);
-    if (found === undefined) children.set(label, (found = metric.labels(label)));
-    return found;
+/** The series of one label's value, bound on first use (the values are constant strings). */
+function byLabel(counter: LabelledCounter, label: string): (value: string) => CounterSeries {
+  const bound = new Map<string, CounterSeries>();
+  return (value) => {
+    let series = bound.get(value);
+    if (series === undefined) bound.set(value, (series = counter.seriesOf(value, { [label]: value })));
+    return series;
   };
 }

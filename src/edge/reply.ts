@@ -1,6 +1,6 @@
 // The responses the edge answers itself, statelessly (RFC 3261 §8.2.6, §16.3): a rejection
 // (603 Rejected by ACL by default, api.md §7) and 483 Too Many Hops.
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { header, type SipHeader, type SipRequest, type SipResponse } from './message.ts';
 import { addressParam } from './uri.ts';
 
@@ -46,6 +46,6 @@ function withTag(to: string, request: SipRequest): string {
   if (addressParam(to, 'tag') !== undefined) return to;
   // Deterministic, so a retransmitted request gets the very same response.
   const identity = `${header(request.headers, 'via')}|${header(request.headers, 'call-id')}`;
-  const tag = createHash('md5').update(identity).digest('base64url').slice(0, 12);
+  const tag = hash('md5', identity, 'base64url').slice(0, 12);
   return `${to};tag=${EDGE_TAG_PREFIX}${tag}`;
 }

@@ -37,7 +37,8 @@ export function sipUriParts(uri: string): { user: string; host: string } {
   if (scheme !== 'sip' && scheme !== 'sips') return { user: '', host: '' };
   const rest = uri.slice(colon + 1);
   // The user part may hold ';' (`+1555;npdi`) but never a bare '@'; '?' starts URI headers.
-  const at = rest.slice(0, firstOf(rest, '?')).indexOf('@');
+  const question = rest.indexOf('?');
+  const at = (question < 0 ? rest : rest.slice(0, question)).indexOf('@');
   const userinfo = at < 0 ? '' : rest.slice(0, at);
   const hostport = at < 0 ? rest : rest.slice(at + 1);
   const passwordAt = userinfo.indexOf(':');
@@ -48,14 +49,17 @@ export function sipUriParts(uri: string): { user: string; host: string } {
     if (close < 0) throw new SipParseError('unclosed [ in a URI host');
     host = hostport.slice(1, close);
   } else {
-    host = hostport.slice(0, firstOf(hostport, ':;?'));
+    host = hostport.slice(0, endOfHost(hostport));
   }
   if (host === '') throw new SipParseError('URI without a host');
   return { user, host: host.toLowerCase() };
 }
 
-/** Index of the first of `chars` in `text`, or its length. */
-function firstOf(text: string, chars: string): number {
-  for (let i = 0; i < text.length; i++) if (chars.includes(text[i]!)) return i;
+/** Where a host ends: at the first ':', ';' or '?', else the end of `text`. */
+function endOfHost(text: string): number {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 58 || c === 59 || c === 63) return i;
+  }
   return text.length;
 }

@@ -12,22 +12,29 @@ export interface Via {
   params: Array<[name: string, value: string | undefined]>;
 }
 
+/** JavaScript's \s over the characters a latin1-decoded head can hold. */
+const isWhitespace = (c: number) => c === 32 || (c >= 9 && c <= 13) || c === 160;
+
 export function parseVia(value: string): Via {
-  const space = value.search(/\s/);
-  const protocol = value.slice(0, space).replace(/\s+/g, '');
-  if (space < 0 || !protocol.toUpperCase().startsWith('SIP/2.0/')) throw new SipParseError('bad Via');
+  let space = 0;
+  while (space < value.length && !isWhitespace(value.charCodeAt(space))) space++;
+  const protocol = value.slice(0, space);
+  if (space === value.length || protocol.length < 8 || protocol.slice(0, 8).toUpperCase() !== 'SIP/2.0/') throw new SipParseError('bad Via');
   const rest = value.slice(space).trimStart();
   const semicolon = rest.indexOf(';');
   const sentBy = (semicolon < 0 ? rest : rest.slice(0, semicolon)).trim();
   const { host, port } = parseSentBy(sentBy);
   const params: Via['params'] = [];
-  if (semicolon >= 0) {
-    for (const param of rest.slice(semicolon + 1).split(';')) {
-      const eq = param.indexOf('=');
-      const name = (eq < 0 ? param : param.slice(0, eq)).trim();
-      if (name === '') throw new SipParseError('bad Via parameter');
-      params.push([name, eq < 0 ? undefined : param.slice(eq + 1).trim()]);
-    }
+  let from = semicolon + 1;
+  while (semicolon >= 0) {
+    const end = rest.indexOf(';', from);
+    const param = end < 0 ? rest.slice(from) : rest.slice(from, end);
+    const eq = param.indexOf('=');
+    const name = (eq < 0 ? param : param.slice(0, eq)).trim();
+    if (name === '') throw new SipParseError('bad Via parameter');
+    params.push([name, eq < 0 ? undefined : param.slice(eq + 1).trim()]);
+    if (end < 0) break;
+    from = end + 1;
   }
   return { protocol, host, port, params };
 }

@@ -124,7 +124,13 @@ describe('Via', () => {
     assert.deepEqual(responseTarget(parseVia('SIP/2.0/UDP 192.0.2.9;branch=z9hG4bKx')), { host: '192.0.2.9', port: 5060 });
   });
 
-  for (const bad of ['SIP/2.0/UDP', 'HTTP/1.1 host', 'SIP/2.0/UDP host:99999', 'SIP/2.0/UDP [::1', 'SIP/2.0/UDP h;;x']) {
+  it('takes a tab or several spaces after the protocol, any case, and spaces around parameters', () => {
+    assert.deepEqual(parseVia('sip/2.0/udp\t  192.0.2.9:5061 ; branch = z9hG4bKx ;rport'), {
+      protocol: 'sip/2.0/udp', host: '192.0.2.9', port: 5061, params: [['branch', 'z9hG4bKx'], ['rport', undefined]],
+    });
+  });
+
+  for (const bad of ['SIP/2.0/UDP', 'HTTP/1.1 host', 'SIP/2.0 host', 'SIP/2.0/UDP host;', 'SIP/2.0/UDP host:99999', 'SIP/2.0/UDP [::1', 'SIP/2.0/UDP h;;x']) {
     it(`refuses "${bad}"`, () => assert.throws(() => parseVia(bad), SipParseError));
   }
 });
