@@ -5,8 +5,9 @@
 // the cost: this path answers itself when the request is the common case — a GET without a body,
 // a token verified within the last second, an account the caller may read, well-formed
 // parameters — with the same headers, envelope, log line and metrics as the routes in
-// resources/access-lists.ts. `GET …/access_lists` (read from the index too) goes the same way. Anything else (no token or an unknown one, another account, a
-// missing parameter, a trailing slash, HEAD, …) returns false before any work is visible, and
+// resources/access-lists.ts. `GET …/access_lists` of an account (read from the index too) goes
+// the same way. Anything else (no token or an unknown one, another account, a missing or
+// repeated parameter, a trailing slash, HEAD, …) returns false before any work is visible, and
 // Fastify answers it through those routes, errors and all. test/api/fast-path.test.ts holds both
 // paths to the same answers.
 

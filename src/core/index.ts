@@ -259,8 +259,12 @@ export class DecisionIndex {
     if (family === 0) return { decision: 'deny', accountId: account.id };
     const device = account.devicesByUsername.get(username);
     const verdict = this.judge(account, device, device !== undefined, family, userAgent);
-    const answer: RealmDecision = { ...verdict, accountId: account.id };
-    if (device) answer.deviceId = device.id;
+    // Built field by field: spreading the verdict into a new object cost ten times the decision.
+    const answer: RealmDecision = { decision: verdict.decision, accountId: account.id, account: verdict.account };
+    if (device !== undefined) {
+      answer.deviceId = device.id;
+      answer.device = verdict.device!;
+    }
     return answer;
   }
 
