@@ -218,6 +218,25 @@ describe('the decision fast path', () => {
     assert.equal((await same(`/v2/accounts/${other.id}/access_lists`, auth)).answer.status, 403);
   });
 
+  test('the account hierarchy holds on the fast path: a parent reads a child, a user reads, a child never its parent', async () => {
+    const child = await h.account('Child', { parentId: tenant.id, token: tenant.token });
+    const reader = await h.user(tenant.id, tenant.realm, 'user', tenant.token);
+    const cases = [
+      { what: 'the parent on its child', url: checkUrl({ ip: '192.0.2.1' }, child.id), token: tenant.token, status: 200 },
+      { what: 'a user on its account', url: checkUrl({ ip: '192.0.2.1' }), token: reader.token, status: 200 },
+      { what: 'the superduper admin anywhere', url: checkUrl({ ip: '192.0.2.1' }, child.id), token: h.master.token, status: 200 },
+      { what: 'the child on its parent', url: checkUrl({ ip: '192.0.2.1' }), token: child.token, status: 403 },
+      { what: 'the child on its parent’s list', url: `/v2/accounts/${tenant.id}/access_lists`, token: child.token, status: 403 },
+    ];
+    for (const { what, url, token, status } of cases) {
+      const auth = { 'x-auth-token': token };
+      await same(url, auth); // caches the token
+      const { viaFastify, answer } = await same(url, auth);
+      assert.equal(answer.status, status, `${what}: ${JSON.stringify(answer.body)}`);
+      assert.equal(viaFastify, status !== 200, `${what}: answered by ${viaFastify ? 'Fastify' : 'the fast path'}`);
+    }
+  });
+
   test('a revoked token stops working on the fast path at once', async () => {
     const t = await h.account('Revoked');
     const auth = { 'x-auth-token': t.token };
