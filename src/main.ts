@@ -58,10 +58,24 @@ export async function startServices(config: Config): Promise<Services> {
 
 const REDACT = ['req.headers["x-auth-token"]', 'req.headers.authorization', 'req.headers.cookie', 'res.headers["x-auth-token"]'];
 
+/** How often buffered log lines are written out at the latest. */
+const LOG_FLUSH_MS = 250;
+
 export function createLogger(level: string, destination?: pino.DestinationStream) {
   const options = { level, redact: { paths: REDACT, censor: '[redacted]' } };
-  // Buffered: a request's log line costs no write system call of its own (flushed on close).
-  return pino(options, destination ?? pino.destination({ dest: 1, sync: false, minLength: 4096 }));
+  if (destination !== undefined) return pino(options, destination);
+  // Buffered, so that a request's line costs no write system call of its own; and flushed a few
+  // times a second, so that a quiet server's lines still show at once (without it, they waited
+  // for 4 KiB of others).
+  const stdout = pino.destination({ dest: 1, sync: false, minLength: 4096 });
+  setInterval(() => {
+    try {
+      stdout.flush();
+    } catch {
+      // Closed while the process exits: nothing left to write.
+    }
+  }, LOG_FLUSH_MS).unref();
+  return pino(options, stdout);
 }
 
 async function indexMetrics(registry: Registry, services: Services): Promise<void> {

@@ -209,3 +209,29 @@ describe('the CLI and a running server on one database', () => {
     assert.equal(login.status, 201);
   });
 });
+
+test("a quiet server's log lines show within a second, though the log is buffered", async () => {
+  const db = freshDb();
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const env = { ...baseEnv(db), IPWARDEN_LOG_LEVEL: 'info' };
+  const server = spawn(process.execPath, [BIN, 'serve', '--port', String(port), '--host', '127.0.0.1'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  server.stdout!.on('data', (chunk) => (out += chunk));
+  const seen = async (what: RegExp) => {
+    const deadline = Date.now() + 1000;
+    while (!what.test(out) && Date.now() < deadline && server.exitCode === null) await sleep(20);
+    return what.test(out);
+  };
+  try {
+    const started = Date.now() + 15_000;
+    while (!/"msg":"ipwarden serving"/.test(out)) {
+      assert.ok(Date.now() < started && server.exitCode === null, `no start line: ${out}`);
+      await sleep(50);
+    }
+    const health = await fetch(`http://127.0.0.1:${port}/v2/health`);
+    assert.equal(health.status, 200);
+    assert.ok(await seen(/"url":"\/v2\/health","remote":"127\.0\.0\.1","status":200/), `no request line within a second: ${out}`);
+  } finally {
+    server.kill('SIGTERM');
+  }
+});
