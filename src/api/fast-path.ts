@@ -131,7 +131,10 @@ export function decisionFastPath(options: FastPathOptions): (req: IncomingMessag
   }
 
   return (req, res) => {
-    if (req.method !== 'GET' || req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined) return false;
+    // A body (rare on a GET) may carry the token: Fastify reads it. An empty one is no body (the
+    // PHP and Python SDKs send `Content-Length: 0` with every GET).
+    const length = req.headers['content-length'];
+    if (req.method !== 'GET' || (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined) return false;
     const url = req.url!;
     const started = performance.now();
     const mark = url.indexOf('?');

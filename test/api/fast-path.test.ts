@@ -4,6 +4,7 @@
 // common case must really be answered by the fast path (no token verification through Fastify).
 
 import assert from 'node:assert/strict';
+import { request as httpRequest } from 'node:http';
 import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
@@ -133,6 +134,20 @@ describe('the decision fast path', () => {
     await same(checkUrl({ ip: '192.0.2.1' }), { 'x-auth-token': tenant.token });
     assert.equal((await same(checkUrl({ ip: '192.0.2.1', auth_token: tenant.token }))).viaFastify, false);
     assert.equal((await same(checkUrl({ ip: '192.0.2.1' }), { authorization: `Bearer ${tenant.token}` })).viaFastify, false);
+    // The PHP and Python SDKs send a JSON content type and an empty body with every GET (node:http
+    // here: fetch leaves Content-Length out of a GET).
+    const before = verified;
+    const sdk = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = httpRequest(`${base}${checkUrl({ ip: '192.0.2.1' })}`, { headers: { 'x-auth-token': tenant.token, 'content-type': 'application/json', 'content-length': '0' } }, (res) => {
+        let body = '';
+        res.on('data', (chunk) => (body += chunk));
+        res.on('end', () => resolve({ status: res.statusCode!, body }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    assert.equal(sdk.status, 200, sdk.body);
+    assert.equal(verified, before, 'an empty body left the request to Fastify');
     const cors = await same(checkUrl({ ip: '192.0.2.1' }), { 'x-auth-token': tenant.token, origin: 'https://other.example' });
     assert.equal(cors.viaFastify, false);
     assert.equal(cors.answer.headers['access-control-allow-origin'], 'https://other.example');
