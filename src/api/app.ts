@@ -139,7 +139,7 @@ export async function buildApp(deps: ApiDeps, options: AppOptions): Promise<Fast
     bodyLimit: options.bodyLimit,
     requestIdHeader: 'x-request-id',
     genReqId: nextId,
-    // The one query parser of both paths (the fast path parses its own).
+    // Node's querystring, which the fast path uses too: both read a query alike.
     routerOptions: { ignoreTrailingSlash: true, querystringParser: (text) => parseQuery(text) },
     // The decision endpoints are tried first, outside Fastify (fast-path.ts); what they leave,
     // Fastify answers. The server is set up as Fastify sets up its own.
