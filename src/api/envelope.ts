@@ -21,7 +21,7 @@ export interface SendOptions {
 let lastMs = 0;
 let lastIso = '';
 /** The ISO timestamp, formatted once per millisecond. */
-export function timestamp(): string {
+function timestamp(): string {
   const ms = Date.now();
   if (ms !== lastMs) {
     lastMs = ms;
