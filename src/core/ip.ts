@@ -210,28 +210,43 @@ export function formatIPv4(value: number): string {
   return `${value >>> 24}.${(value >>> 16) & 255}.${(value >>> 8) & 255}.${value & 255}`;
 }
 
-/** RFC 5952: lowercase, no leading zeros, the longest run (first on a tie) of 2+ zero groups as `::`. */
+const hextets = new Int32Array(8);
+
+/**
+ * RFC 5952: lowercase, no leading zeros, the longest run (first on a tie) of 2+ zero groups as `::`.
+ * No closure or array per call (see expandGap on tsx's keepNames).
+ */
 export function formatIPv6(words: Words): string {
-  const g: number[] = [];
-  for (const w of words) g.push(w >>> 16, w & 0xffff);
+  for (let w = 0; w < 4; w++) {
+    hextets[2 * w] = words[w]! >>> 16;
+    hextets[2 * w + 1] = words[w]! & 0xffff;
+  }
   let bestStart = -1;
   let bestLength = 1;
   for (let i = 0; i < 8; ) {
-    if (g[i] !== 0) {
+    if (hextets[i] !== 0) {
       i++;
       continue;
     }
     let j = i;
-    while (j < 8 && g[j] === 0) j++;
+    while (j < 8 && hextets[j] === 0) j++;
     if (j - i > bestLength) {
       bestStart = i;
       bestLength = j - i;
     }
     i = j;
   }
-  const hex = (from: number, to: number) => g.slice(from, to).map((x) => x.toString(16)).join(':');
-  if (bestStart < 0) return hex(0, 8);
-  return `${hex(0, bestStart)}::${hex(bestStart + bestLength, 8)}`;
+  let text = '';
+  for (let i = 0; i < 8; i++) {
+    if (i === bestStart) {
+      text += '::';
+      i += bestLength - 1;
+    } else {
+      if (text !== '' && !text.endsWith(':')) text += ':';
+      text += hextets[i]!.toString(16);
+    }
+  }
+  return text;
 }
 
 export function formatIp(ip: Ip): string {

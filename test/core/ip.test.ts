@@ -4,7 +4,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import fc from 'fast-check';
-import type { Cidr, Ip } from '../../src/core/ip.ts';
+import type { Cidr, Ip, Words } from '../../src/core/ip.ts';
 import {
   SPECIAL_RANGES,
   canonicalIp,
@@ -13,6 +13,7 @@ import {
   classifyIp,
   formatCidr,
   formatIp,
+  formatIPv6,
   parseCidr,
   parseIp,
   parseCidrInto,
@@ -327,6 +328,21 @@ describe('property tests against node:net', () => {
         assert.ok(list.check(text, net.isIP(text) === 4 ? 'ipv4' : 'ipv6'), `${text} vs ${canonical}`);
       }),
       { numRuns: 3000 },
+    );
+  });
+
+  test("IPv6 text is compressed as Node's own formatter does (RFC 5952), zero runs of every length", () => {
+    const group = fc.oneof(fc.constant(0), fc.constant(0), fc.integer({ min: 0, max: 0xffff }));
+    fc.assert(
+      fc.property(fc.array(group, { minLength: 8, maxLength: 8 }), (g) => {
+        // Node writes an address whose first five groups are zero with a dotted IPv4 tail.
+        fc.pre(g.slice(0, 5).some((x) => x !== 0));
+        const words: Words = [0, 1, 2, 3].map((w) => ((g[2 * w]! << 16) | g[2 * w + 1]!) >>> 0) as unknown as Words;
+        const ours = formatIPv6(words);
+        assert.equal(new net.SocketAddress({ address: ours, family: 'ipv6' }).address, ours);
+        assert.deepEqual(parseIp(ours), { family: 6, words });
+      }),
+      { numRuns: 5000 },
     );
   });
 
