@@ -44,6 +44,7 @@ class Blocks {
   readonly next: Uint32Array;
   private order = new Int32Array(8);
   private keys: BigUint64Array | null = null;
+  private sortedValue = new Int32Array(0);
   private readonly flat: Out = { starts: new Uint32Array(0), values: new Int32Array(0), n: 0 };
   /** Start ascending, then wider first (it encloses the narrower), then the order they came in. */
   private readonly byStart = (a: number, b: number): number => compareAt(this.lo, a, this.lo, b, this.stride) || this.prefix[a]! - this.prefix[b]! || a - b;
@@ -91,7 +92,22 @@ class Blocks {
       halves[2 * i + 1 - high] = ((this.prefix[i]! << INDEX_BITS) | i) >>> 0;
     }
     keys.sort();
-    for (let i = 0; i < count; i++) order[i] = halves[2 * i + 1 - high]! & (2 ** INDEX_BITS - 1);
+    // The blocks are rewritten in that order, start and prefix from the keys and each value looked
+    // up once: the sweep then walks its arrays in order instead of reading four scattered places
+    // a block (at a million blocks, each a cache miss).
+    if (this.sortedValue.length < count) this.sortedValue = new Int32Array(this.value.length);
+    const { lo, hi, prefix, value, sortedValue } = this;
+    for (let k = 0; k < count; k++) {
+      const start = halves[2 * k + high]!;
+      const rest = halves[2 * k + 1 - high]!;
+      const bits = rest >>> INDEX_BITS;
+      lo[k] = start;
+      hi[k] = (start | ~maskOf(bits)) >>> 0;
+      prefix[k] = bits;
+      sortedValue[k] = value[rest & (2 ** INDEX_BITS - 1)]!;
+      order[k] = k;
+    }
+    value.set(sortedValue.subarray(0, count));
     return order;
   }
 
