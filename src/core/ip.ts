@@ -210,43 +210,46 @@ export function formatIPv4(value: number): string {
   return `${value >>> 24}.${(value >>> 16) & 255}.${(value >>> 8) & 255}.${value & 255}`;
 }
 
-const hextets = new Int32Array(8);
+/** Group `i` (0–7) of an address's words. */
+function hextet(words: Words, i: number): number {
+  const word = words[i >> 1]!;
+  return i & 1 ? word & 0xffff : word >>> 16;
+}
 
 /**
  * RFC 5952: lowercase, no leading zeros, the longest run (first on a tie) of 2+ zero groups as `::`.
- * No closure or array per call (see expandGap on tsx's keepNames).
+ * No closure per call (see expandGap on tsx's keepNames).
  */
 export function formatIPv6(words: Words): string {
-  for (let w = 0; w < 4; w++) {
-    hextets[2 * w] = words[w]! >>> 16;
-    hextets[2 * w + 1] = words[w]! & 0xffff;
-  }
   let bestStart = -1;
   let bestLength = 1;
   for (let i = 0; i < 8; ) {
-    if (hextets[i] !== 0) {
+    if (hextet(words, i) !== 0) {
       i++;
       continue;
     }
     let j = i;
-    while (j < 8 && hextets[j] === 0) j++;
+    while (j < 8 && hextet(words, j) === 0) j++;
     if (j - i > bestLength) {
       bestStart = i;
       bestLength = j - i;
     }
     i = j;
   }
-  let text = '';
+  // Joined rather than concatenated: join makes one flat string, `+=` a rope that every later
+  // reader (a parse, a Map key) must first flatten.
+  const parts: string[] = [];
   for (let i = 0; i < 8; i++) {
     if (i === bestStart) {
-      text += '::';
+      if (i === 0) parts.push('');
+      parts.push('');
       i += bestLength - 1;
+      if (i === 7) parts.push('');
     } else {
-      if (text !== '' && !text.endsWith(':')) text += ':';
-      text += hextets[i]!.toString(16);
+      parts.push(hextet(words, i).toString(16));
     }
   }
-  return text;
+  return parts.join(':');
 }
 
 export function formatIp(ip: Ip): string {
