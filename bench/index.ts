@@ -59,6 +59,8 @@ interface Row {
   family: 4 | 6;
   ours: Rate;
   preParsed: Rate;
+  /** Parsing the source texts alone: no contender that parses can beat it. */
+  parse: Rate;
   blockList?: Rate;
   naive?: Rate;
   floor: Rate;
@@ -67,21 +69,39 @@ interface Row {
 function printRows(rows: readonly Row[], oursName: string): void {
   console.log(
     table(
-      ['CIDRs', 'family', oursName, 'pre-parsed', 'BlockList', 'naive', 'Map.get floor', 'floor÷ours', 'ours÷BlockList', 'ours÷naive'],
+      ['CIDRs', 'family', oursName, 'pre-parsed', 'parse alone', 'BlockList', 'naive', 'Map.get floor', 'floor÷ours', 'floor÷parse', 'ours÷BlockList', 'ours÷naive'],
       rows.map((r) => [
         sizeName(r.size),
         `IPv${r.family}`,
         formatRate(r.ours.perSecond),
         formatRate(r.preParsed.perSecond),
+        formatRate(r.parse.perSecond),
         r.blockList ? formatRate(r.blockList.perSecond) : 'skipped',
         r.naive ? formatRate(r.naive.perSecond) : 'skipped',
         formatRate(r.floor.perSecond),
         ratioCell(r.floor.perSecond, r.ours.perSecond),
+        ratioCell(r.floor.perSecond, r.parse.perSecond),
         ratioCell(r.ours.perSecond, r.blockList?.perSecond),
         ratioCell(r.ours.perSecond, r.naive?.perSecond),
       ]),
     ),
   );
+}
+
+const parseScratch = new Uint32Array(4);
+const PARSE_LEGEND = 'parse alone = parseIpInto on the same texts, nothing else (a reference: no contender that parses can beat it).\n';
+
+/** The reference row "parse alone": parseIpInto over the same source texts, nothing else. */
+function parseAlone(ips: readonly string[]): Contender {
+  return {
+    name: 'parse',
+    queries: ips.length,
+    batch: () => {
+      let family = 0;
+      for (let i = 0; i < ips.length; i++) family += parseIpInto(ips[i]!, parseScratch);
+      return family;
+    },
+  };
 }
 
 function wholeSetRow(size: number, family: 4 | 6, rules: readonly Rule[], index: DecisionIndex, prefixTable: PrefixTable, blockList: net.BlockList | undefined, scan: NaiveScanType, floorMap: Map<string, number>): Row {
@@ -121,6 +141,7 @@ function wholeSetRow(size: number, family: 4 | 6, rules: readonly Rule[], index:
         return hits;
       },
     },
+    parseAlone(sources),
     {
       name: 'floor',
       queries: sources.length,
@@ -155,15 +176,17 @@ function wholeSetRow(size: number, family: 4 | 6, rules: readonly Rule[], index:
   }
   const rates = new Map(measure(contenders, settings.runs).map((r) => [r.name, r]));
   if (Math.abs(inside - 0.5) > 0.1) console.log(`   (IPv${family}, ${sizeName(size)}: ${(inside * 100).toFixed(0)}% of sources inside some block)`);
-  return { size, family, ours: rates.get('ours')!, preParsed: rates.get('pre-parsed')!, blockList: rates.get('blockList'), naive: rates.get('naive'), floor: rates.get('floor')! };
+  return { size, family, ours: rates.get('ours')!, preParsed: rates.get('pre-parsed')!, parse: rates.get('parse')!, blockList: rates.get('blockList'), naive: rates.get('naive'), floor: rates.get('floor')! };
 }
 
 function wholeSetLookups(): void {
-  console.log('Every contender gets the same source address strings (parsing included) over the same rules.');
+  console.log('Every contender gets the same source address strings (parsing included) over the same rules,');
+  console.log('flat strings as a socket or an HTTP parser hands them over.');
   console.log('ours = DecisionIndex.trunkEntryFor(ip): the most specific entry holding the address;');
   console.log('pre-parsed = PrefixTable.lookup4/6 on already-parsed addresses (labelled, not a contender);');
   console.log('BlockList = net.BlockList.check(ip, family) (answers only yes/no); naive = parse, then try every rule;');
-  console.log('floor = one Map.get(ip) on a Map holding every rule\'s text.\n');
+  console.log('floor = one Map.get(ip) on a Map holding every rule\'s text;');
+  console.log(PARSE_LEGEND);
   const rows: Row[] = [];
   for (const size of settings.sizes) {
     const rules = randomRules(random(size), size);
@@ -230,6 +253,7 @@ function decisionRow(size: number, family: 4 | 6, tenancy: Tenancy, index: Decis
         return allowed;
       },
     },
+    parseAlone(ips),
     {
       name: 'floor',
       queries: queries.length,
@@ -259,14 +283,15 @@ function decisionRow(size: number, family: 4 | 6, tenancy: Tenancy, index: Decis
     },
   ];
   const rates = new Map(measure(contenders, settings.runs).map((r) => [r.name, r]));
-  return { size, family, ours: rates.get('ours')!, preParsed: rates.get('ours')!, blockList: rates.get('blockList'), naive: rates.get('naive'), floor: rates.get('floor')! };
+  return { size, family, ours: rates.get('ours')!, preParsed: rates.get('ours')!, parse: rates.get('parse')!, blockList: rates.get('blockList'), naive: rates.get('naive'), floor: rates.get('floor')! };
 }
 
 function accountDecisions(): void {
   console.log('DecisionIndex.allows(accountId, deviceId, ip, userAgent) with the CIDRs spread over accounts and');
   console.log('devices (lists of 1–40 entries, 1% of accounts with 500–5,000); half the queries name a device list.');
   console.log('BlockList / naive = one net.BlockList / one linear scan per list, same order semantics;');
-  console.log('floor = one Map.get(accountId) per query.\n');
+  console.log('floor = one Map.get(accountId) per query;');
+  console.log(PARSE_LEGEND);
   const rows: Row[] = [];
   for (const size of settings.sizes) {
     const tenancy = randomTenancy(random(size + 1), size);
@@ -277,15 +302,17 @@ function accountDecisions(): void {
   }
   console.log(
     table(
-      ['CIDRs', 'family', 'ours', 'BlockList', 'naive', 'Map.get floor', 'floor÷ours', 'ours÷BlockList', 'ours÷naive'],
+      ['CIDRs', 'family', 'ours', 'parse alone', 'BlockList', 'naive', 'Map.get floor', 'floor÷ours', 'floor÷parse', 'ours÷BlockList', 'ours÷naive'],
       rows.map((r) => [
         sizeName(r.size),
         `IPv${r.family}`,
         formatRate(r.ours.perSecond),
+        formatRate(r.parse.perSecond),
         formatRate(r.blockList!.perSecond),
         formatRate(r.naive!.perSecond),
         formatRate(r.floor.perSecond),
         ratioCell(r.floor.perSecond, r.ours.perSecond),
+        ratioCell(r.floor.perSecond, r.parse.perSecond),
         ratioCell(r.ours.perSecond, r.blockList?.perSecond),
         ratioCell(r.ours.perSecond, r.naive?.perSecond),
       ]),
