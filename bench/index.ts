@@ -21,6 +21,7 @@ import { PrefixTable } from '../src/core/prefix-table.ts';
 import { parseCidr } from '../src/core/ip.ts';
 import type net from 'node:net';
 import { runHttpBench } from './http.ts';
+import { runLoggingBench } from './logging.ts';
 
 const quick = process.argv.includes('--quick');
 
@@ -397,6 +398,7 @@ const sections: Section[] = [
   { title: 'Memory and build time', run: memoryAndBuild },
   { title: 'Applying one account\'s change', run: accountChange },
   { title: 'HTTP: the real server against a bare Fastify hello world', run: async () => void targets.push(...(await runHttpBench(quick))) },
+  { title: 'Logging', run: () => runLoggingBench(quick) },
 ];
 
 const started = Date.now();

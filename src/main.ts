@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import type { Registry } from 'prom-client';
 import type { Config } from './config.ts';
+import { batchedDestination } from './log-batch.ts';
 import { Authenticator } from './services/auth.ts';
 import type { ServiceContext } from './services/context.ts';
 import { Decisions, type IndexStats } from './services/decisions.ts';
@@ -58,24 +59,9 @@ export async function startServices(config: Config): Promise<Services> {
 
 const REDACT = ['req.headers["x-auth-token"]', 'req.headers.authorization', 'req.headers.cookie', 'res.headers["x-auth-token"]'];
 
-/** How often buffered log lines are written out at the latest. */
-const LOG_FLUSH_MS = 250;
-
 export function createLogger(level: string, destination?: pino.DestinationStream) {
   const options = { level, redact: { paths: REDACT, censor: '[redacted]' } };
-  if (destination !== undefined) return pino(options, destination);
-  // Buffered, so that a request's line costs no write system call of its own; and flushed a few
-  // times a second, so that a quiet server's lines still show at once (without it, they waited
-  // for 4 KiB of others).
-  const stdout = pino.destination({ dest: 1, sync: false, minLength: 4096 });
-  setInterval(() => {
-    try {
-      stdout.flush();
-    } catch {
-      // Closed while the process exits: nothing left to write.
-    }
-  }, LOG_FLUSH_MS).unref();
-  return pino(options, stdout);
+  return pino(options, destination ?? batchedDestination(1));
 }
 
 async function indexMetrics(registry: Registry, services: Services): Promise<void> {

@@ -165,7 +165,7 @@ describe('the CLI and a running server on one database', () => {
   });
   after(async () => {
     if (server && server.exitCode === null) {
-      const exited = new Promise((resolve) => server.once('exit', resolve));
+      const exited = new Promise((resolve) => server.once('close', resolve));
       server.kill('SIGTERM');
       await Promise.race([exited, sleep(5000)]);
       if (server.exitCode === null) server.kill('SIGKILL');
@@ -231,6 +231,12 @@ test("a quiet server's log lines show within a second, though the log is buffere
     const health = await fetch(`http://127.0.0.1:${port}/v2/health`);
     assert.equal(health.status, 200);
     assert.ok(await seen(/"url":"\/v2\/health","remote":"127\.0\.0\.1","status":200/), `no request line within a second: ${out}`);
+    // A line still gathered when the server is told to stop is written before it exits.
+    assert.equal((await fetch(`http://127.0.0.1:${port}/v2/health?last=1`)).status, 200);
+    const exited = new Promise((resolve) => server.once('close', resolve));
+    server.kill('SIGTERM');
+    await exited;
+    assert.match(out, /"url":"\/v2\/health\?last=1"/);
   } finally {
     server.kill('SIGTERM');
   }
