@@ -35,7 +35,7 @@ function timeOnce(contender: Contender): { seconds: number; checksum: number } {
 export function measure(contenders: readonly Contender[], runs: number): Rate[] {
   for (const c of contenders) timeOnce(c); // warm-up: let the JIT settle
   const samples = contenders.map(() => [] as number[]);
-  let checksums = contenders.map(() => 0);
+  const checksums = contenders.map(() => 0);
   for (let r = 0; r < runs; r++) {
     contenders.forEach((c, i) => {
       if (r >= (c.runs ?? runs)) return;
@@ -44,7 +44,6 @@ export function measure(contenders: readonly Contender[], runs: number): Rate[] 
       checksums[i] = checksum;
     });
   }
-  checksums = checksums.map((x) => x);
   return contenders.map((c, i) => ({ name: c.name, perSecond: median(samples[i]!), runs: samples[i]!.length, checksum: checksums[i]! }));
 }
 
