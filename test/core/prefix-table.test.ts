@@ -140,6 +140,20 @@ describe('PrefixTable', () => {
     assert.equal(build(300, 900).lookup4(0xc6330105), 261);
   });
 
+  test('the same with enough IPv6 blocks for the leading-bits key sort, ties on those bits included', () => {
+    // 400 host blocks share their first 64 bits (one run for the comparator), 300 /48s do not.
+    const filler = entriesOf([...Array.from({ length: 400 }, (_, i) => `2001:db8::${i.toString(16)}`), ...Array.from({ length: 300 }, (_, i) => `2001:db8:${((i + 1) * 97).toString(16)}::/48`)]);
+    const [a, b] = entriesOf(['2001:db8::/64', '2001:db8::/64']);
+    const build = (first: number, second: number) => PrefixTable.build([...filler, { cidr: a!.cidr, value: first }, { cidr: b!.cidr, value: second }, ...filler]);
+    assert.equal(build(900, 300).lookup6([0x20010db8, 0, 0, 0xffff]), 900);
+    assert.equal(build(300, 900).lookup6([0x20010db8, 0, 0, 0xffff]), 300);
+    const table = build(900, 300);
+    for (const [i, { cidr }] of filler.entries()) {
+      assert.equal(lookup(table, cidr.network), i, formatIp(cidr.network));
+      assert.equal(lookup(table, broadcastOf(cidr.network, cidr.prefix)), i);
+    }
+  });
+
   test('an empty table finds nothing', () => {
     const table = PrefixTable.build([]);
     assert.equal(table.lookup4(0), -1);
