@@ -22,6 +22,7 @@ import { parseCidr } from '../src/core/ip.ts';
 import type net from 'node:net';
 import { runHttpBench } from './http.ts';
 import { runLoggingBench } from './logging.ts';
+import { memoryLatencies } from './core/latency.ts';
 
 const quick = process.argv.includes('--quick');
 
@@ -385,6 +386,17 @@ function accountChange(): void {
   check('one account\'s change applied in ≤ 1 ms (typical account)', typicalMs <= 1, `${(typicalMs * 1000).toFixed(1)} µs`);
 }
 
+// ---- the machine's memory latency ------------------------------------------------------------
+
+function machineLatency(): void {
+  const rows = memoryLatencies(quick, random(13));
+  console.log('One load whose address depends on the previous one, randomly through a working set of the given size');
+  console.log('(one step per 64-byte line; median ns per step). A lookup pays about this for each dependent step it takes');
+  console.log('through a structure of that size; the (b) floor\'s Map of accounts stays in the small, cached sizes.\n');
+  const size = (bytes: number) => (bytes >= 1 << 20 ? `${bytes / (1 << 20)} MiB` : `${bytes / 1024} KiB`);
+  console.log(table(['working set', 'ns per dependent load'], rows.map((r) => [size(r.bytes), r.ns.toFixed(1)])));
+}
+
 // ---- the run ---------------------------------------------------------------------------------
 
 interface Section {
@@ -395,6 +407,7 @@ interface Section {
 const sections: Section[] = [
   { title: '(a) Which entry of the whole rule set holds this address (trunk lookup)', run: wholeSetLookups },
   { title: '(b) Per-account decisions', run: accountDecisions },
+  { title: "This machine's memory latency", run: machineLatency },
   { title: 'Memory and build time', run: memoryAndBuild },
   { title: 'Applying one account\'s change', run: accountChange },
   { title: 'HTTP: the real server against a bare Fastify hello world', run: async () => void targets.push(...(await runHttpBench(quick))) },
