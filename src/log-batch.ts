@@ -36,7 +36,7 @@ export class LineBatch {
 
   private handOver(): void {
     if (this.lines.length === 0) return;
-    const chunk = this.lines.length === 1 ? this.lines[0]! : this.lines.join('');
+    const chunk = this.lines.join('');
     this.lines = [];
     this.chars = 0;
     this.sink.write(chunk);
