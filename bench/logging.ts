@@ -6,7 +6,7 @@
 import pino from 'pino';
 import { batchedDestination } from '../src/log-batch.ts';
 import { createLogger } from '../src/main.ts';
-import { median } from './core/measure.ts';
+import { median, table } from './core/measure.ts';
 
 const LINES_PER_TURN = 5;
 
@@ -43,11 +43,10 @@ export async function runLoggingBench(quick: boolean): Promise<void> {
   }
   const format = median(samples[0]!);
   console.log(`One request's log line, ${lines.toLocaleString('en')} lines × ${runs} runs, ${LINES_PER_TURN} per event-loop turn (CPU µs per line, medians):\n`);
-  console.log(`${'destination'.padEnd(54)} ${'µs/line'.padStart(8)} ${'writing alone'.padStart(13)}`);
-  console.log(`${'-'.repeat(54)} ${'-'.repeat(8)} ${'-'.repeat(13)}`);
-  for (const [i, v] of variants.entries()) {
+  const rows = variants.map((v, i) => {
     const us = median(samples[i]!);
-    console.log(`${v.name.padEnd(54)} ${us.toFixed(2).padStart(8)} ${i === 0 ? '' : (us - format).toFixed(2).padStart(13)}`);
-  }
+    return [v.name, us.toFixed(2), i === 0 ? '' : (us - format).toFixed(2)];
+  });
+  console.log(table(['destination', 'µs/line', 'writing alone'], rows));
   console.log('\npino.destination measures all it holds on every write (Buffer.byteLength of its pending string).');
 }
