@@ -1,7 +1,7 @@
 // The rule sets the SIP bench runs the edge against. Every source is the same list of addresses
 // (what Kamailio's address file holds): each is a trunk IP ACL entry and a CIDR of the bench
 // realm's account list. Pick one with --rules; add a source here to bench another reader.
-import type { DecisionReader, RealmDecision, TrunkMatch } from '../../src/services/decision-types.ts';
+import type { DecisionReader, IndexTrunkEntry, RealmDecision } from '../../src/services/decision-types.ts';
 import { DecisionIndex } from '../../src/core/index.ts';
 
 export const BENCH_REALM = 'bench.example';
@@ -18,18 +18,16 @@ export const RULE_SETS: Record<string, RuleSetSource> = {
       trunkEntries: addresses.map((ip, i) => ({ id: `acl-${i}`, accountId: ACCOUNT, trunkId: TRUNK, ipAddress: ip })),
     });
     return {
-      lookupTrunk: (ip) => index.lookupTrunk(ip),
+      trunkEntryFor: (ip) => index.trunkEntryFor(ip),
       decideByRealm: (ip, realm, username, userAgent) => index.decideByRealm(ip, realm, username, userAgent, 'deny'),
     };
   },
   /** Exact addresses in a Map and a Set: a floor for what a lookup can cost. */
   map: (addresses) => {
-    const trunks = new Map<string, TrunkMatch>(
-      addresses.map((ip, i) => [ip, { ip, accountId: ACCOUNT, trunkId: TRUNK, ipAclId: `acl-${i}`, ipAddress: ip }]),
-    );
+    const trunks = new Map<string, IndexTrunkEntry>(addresses.map((ip, i) => [ip, { id: `acl-${i}`, accountId: ACCOUNT, trunkId: TRUNK, ipAddress: ip }]));
     const allowed = new Set(addresses);
     return {
-      lookupTrunk: (ip) => trunks.get(ip) ?? null,
+      trunkEntryFor: (ip) => trunks.get(ip) ?? null,
       decideByRealm: (ip, realm): RealmDecision => {
         if (realm !== BENCH_REALM) return { decision: 'deny', reason: 'unknown_realm' };
         const decision = allowed.has(ip) ? 'allow' : 'deny';

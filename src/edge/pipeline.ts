@@ -125,7 +125,7 @@ type Admission = { allow: true; headers: Array<[string, string]> } | { allow: fa
 
 /** Issue 9: a trunk's source address first, else the From realm's account and device lists. */
 function admit(rules: DecisionReader, request: SipRequest, ip: string): Admission {
-  const trunk = rules.lookupTrunk(ip);
+  const trunk = rules.trunkEntryFor(ip);
   if (trunk !== null) {
     return { allow: true, headers: [['X-Account-ID', trunk.accountId], ['X-Trunk-ID', trunk.trunkId]] };
   }

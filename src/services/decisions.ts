@@ -4,7 +4,7 @@
 // nodes) calls it too. Catch-ups run one at a time, in feed order.
 
 import type { AccessList, Verdict } from '../core/acl.ts';
-import type { AccountDecision, IndexAccount, IndexSnapshot, RealmDecision, TrunkMatch } from '../core/index.ts';
+import type { AccountDecision, IndexAccount, IndexSnapshot, IndexTrunkEntry, RealmDecision, TrunkMatch } from '../core/index.ts';
 import { DecisionIndex } from '../core/index.ts';
 import type { AccountRow, DeviceRow, IpAclRow, Store } from '../store/port.ts';
 import type { DecisionReader } from './decision-types.ts';
@@ -197,10 +197,19 @@ export class Decisions implements DecisionReader {
     return verdict;
   }
 
+  /** The API's trunk lookup (api.md §5): the matching entry, with the source's normal form. */
   lookupTrunk(ip: string): TrunkMatch | null {
     const started = performance.now();
     const match = this.index.lookupTrunk(ip);
     this.onDecision?.('trunk', match ? 'match' : 'no_match', performance.now() - started);
     return match;
+  }
+
+  /** The edge's: the entry alone. */
+  trunkEntryFor(ip: string): IndexTrunkEntry | null {
+    const started = performance.now();
+    const entry = this.index.trunkEntryFor(ip);
+    this.onDecision?.('trunk', entry ? 'match' : 'no_match', performance.now() - started);
+    return entry;
   }
 }

@@ -181,6 +181,13 @@ describe('DecisionIndex.lookupTrunk', () => {
     assert.equal(changing.trunkEntryCount, 1);
     assert.equal(changing.lookupTrunk('203.0.113.50')?.ipAclId, 'e1');
   });
+  test("trunkEntryFor (the edge's lookup) finds the entry lookupTrunk names, itself", () => {
+    const sources = ['203.0.113.50', '203.0.113.51', '2001:DB8:1:0::7', '::ffff:198.51.100.1', '198.51.100.127', '198.51.100.128', '2001:db8:2::1', 'bogus', ''];
+    for (const ip of sources) assert.equal(index.trunkEntryFor(ip)?.id, index.lookupTrunk(ip)?.ipAclId, ip);
+    assert.equal(index.trunkEntryFor('203.0.113.50'), entries[1]);
+    assert.equal(index.trunkEntryFor('::ffff:198.51.100.1'), entries[3]);
+    assert.equal(index.trunkEntryFor('198.51.100.128'), null);
+  });
 });
 
 // ---- decide() against a naive evaluator written from the api.md §4 table ----------------------

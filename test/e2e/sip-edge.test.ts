@@ -124,6 +124,10 @@ describe('ipwarden serve with its SIP edge, driven by sipp', { skip: missing ?? 
     assert.ok(invite);
     assert.deepEqual(header(invite, 'X-Account-ID'), [tenant]);
     assert.deepEqual(header(invite, 'X-Trunk-ID'), [trunk]);
+    // The edge's trunk lookups are counted as the API's are.
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    assert.match(metrics, /ipwarden_decisions_total\{kind="trunk",result="match"\} [1-9]\d*\n/);
+    assert.match(metrics, /ipwarden_decisions_total\{kind="trunk",result="no_match"\} [1-9]\d*\n/);
   });
 
   it('an access-list change through the API is enforced on the very next call', async () => {

@@ -1,6 +1,6 @@
 // A DecisionReader the edge tests can set up and flip at will: exact-address trunks, and realms
 // whose account list allows a set of addresses and optionally demands a User-Agent substring.
-import type { DecisionReader, RealmDecision, TrunkMatch, Verdict } from '../../src/services/decision-types.ts';
+import type { DecisionReader, IndexTrunkEntry, RealmDecision, Verdict } from '../../src/services/decision-types.ts';
 
 export interface FakeRealm {
   accountId: string;
@@ -10,14 +10,14 @@ export interface FakeRealm {
 }
 
 export class FakeRules implements DecisionReader {
-  readonly trunks = new Map<string, TrunkMatch>();
+  readonly trunks = new Map<string, IndexTrunkEntry>();
   readonly realms = new Map<string, FakeRealm>();
   unknownRealm: Verdict = 'deny';
   /** Every decideByRealm call, to check what the edge asked. */
   readonly asked: Array<{ ip: string; realm: string; username: string; userAgent: string }> = [];
 
   addTrunk(ip: string, accountId: string, trunkId: string): this {
-    this.trunks.set(ip, { ip, accountId, trunkId, ipAclId: `acl-${trunkId}`, ipAddress: ip });
+    this.trunks.set(ip, { id: `acl-${trunkId}`, accountId, trunkId, ipAddress: ip });
     return this;
   }
 
@@ -26,7 +26,7 @@ export class FakeRules implements DecisionReader {
     return this;
   }
 
-  lookupTrunk(ip: string): TrunkMatch | null {
+  trunkEntryFor(ip: string): IndexTrunkEntry | null {
     return this.trunks.get(ip) ?? null;
   }
 
