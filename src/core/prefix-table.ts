@@ -1,13 +1,16 @@
 // A compiled set of CIDRs answering "which most specific block holds this address?" in
 // O(log n) with no allocation: the blocks are flattened into sorted, disjoint intervals over typed
 // arrays (each interval carries the most specific block covering it), and a jump table on the
-// leading bits of the address narrows the binary search to one or two intervals.
+// leading bits of the address narrows the binary search to a few intervals.
 // Blocks either nest or are disjoint, which is what makes a single sweep with a stack enough.
 //
-// The jump table is sized to the table (about one slot per interval, at most 2^18 slots) and
-// indexes the bits just after the leading bits every interval shares: a list of customer /48s
-// inside 2001:db8::/32 still spreads over the whole table, and a 20-entry list costs 80 bytes,
-// not a fixed 256 KiB.
+// The jump table is sized to the table (a slot per two to four intervals, at most 2^18 slots)
+// and indexes the bits just after the leading bits every interval shares: a list of customer
+// /48s inside 2001:db8::/32 still spreads over the whole table, and a 20-entry list costs a few
+// words, not a fixed 256 KiB. Its slot is a lookup's first load: at a slot or two per interval
+// it was the largest array of the table (1 MiB of 2.1 at 100 k entries) and left the cache with
+// the rest; a quarter of that size took IPv4 lookups at 100 k entries about a fifth less time,
+// for ≤ 10 % more at 10 k, where everything is cached (docs/performance.md, fifth round).
 
 import type { Cidr } from './ip.ts';
 
@@ -21,6 +24,8 @@ const NONE = -1;
 /** Below this many intervals a plain binary search is as quick as the jump table. */
 const JUMP_THRESHOLD = 16;
 const MAX_JUMP_BITS = 18;
+/** 2^this fewer slots than the next power of two above the interval count: 2–4 intervals a slot. */
+const SPARSENESS_BITS = 2;
 
 function maskOf(keep: number): number {
   if (keep >= 32) return 0xffffffff;
@@ -315,7 +320,7 @@ function jumpTable(flat: Flat, stride: 1 | 4): Jump | null {
   let shared = Math.clz32(first0 ^ last0);
   if (shared === 32 && stride === 4) shared += Math.clz32(word1(0) ^ word1(count - 1));
   const width = stride === 4 ? 64 : 32;
-  const bits = Math.min(MAX_JUMP_BITS, width - shared, Math.ceil(Math.log2(count)));
+  const bits = Math.min(MAX_JUMP_BITS, width - shared, Math.ceil(Math.log2(count)) - SPARSENESS_BITS);
   if (bits <= 0) return null;
   const jump = {
     slots: new Uint32Array((1 << bits) + 1),
