@@ -13,6 +13,7 @@ import type { Actor } from '../services/actor.ts';
 import { Failure, invalid } from '../services/errors.ts';
 import { errorBody, fail, methodNotAllowed, routeNotFound, sendError, specOf } from './errors.ts';
 import { decisionFastPath } from './fast-path.ts';
+import { requestLog, type RequestLog } from './request-log.ts';
 import { corsHeaders } from './headers.ts';
 import { HttpMetrics, type RouteSeries } from './metrics.ts';
 import type { ApiDeps, Method, RouteSpec } from './route.ts';
@@ -76,14 +77,12 @@ const redactUrl = (url: string) => (url.includes('auth_token=') ? url.replace(/(
  * Every answered request: counted and timed by route and status, and one info-level log line
  * (headers are not logged). Both in one hook: hooks cost per request, even empty ones.
  */
-function recordResponses(app: FastifyInstance, metrics: HttpMetrics, logging: boolean): void {
+function recordResponses(app: FastifyInstance, metrics: HttpMetrics, log: RequestLog | undefined): void {
   app.addHook('onResponse', (request, reply, done) => {
     const ms = reply.elapsedTime;
     const status = reply.statusCode;
     (request.series ?? metrics.route(request.method, request.routeOptions.url ?? 'unknown')).record(status, ms);
-    if (logging) {
-      request.log.info({ reqId: request.id, method: request.method, url: redactUrl(request.url), remote: request.ip, status, ms: Math.round(ms * 100) / 100 }, 'request');
-    }
+    log?.({ reqId: request.id, method: request.method, url: redactUrl(request.url), remote: request.ip, status, ms: Math.round(ms * 100) / 100 });
     done();
   });
 }
@@ -133,7 +132,8 @@ export async function buildApp(deps: ApiDeps, options: AppOptions): Promise<Fast
   const metrics = new HttpMetrics(options.registry);
   const nextId = requestIds();
   const cors = corsHeaders(options.corsOrigin);
-  const fastPath = decisionFastPath({ deps, metrics, logger: options.logger, nextId, cors, redactUrl });
+  const log = options.logger ? requestLog(options.logger) : undefined;
+  const fastPath = decisionFastPath({ deps, metrics, log, nextId, cors, redactUrl });
   const app = Fastify({
     ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
     bodyLimit: options.bodyLimit,
@@ -209,7 +209,7 @@ export async function buildApp(deps: ApiDeps, options: AppOptions): Promise<Fast
     openapi: { openapi: '3.0.3', info: { title: 'ipwarden', description: 'KAZOO-compatible IP access control API', version: '0.1.0' } },
   });
 
-  recordResponses(app, metrics, options.logger !== undefined);
+  recordResponses(app, metrics, log);
   app.setErrorHandler((error, request, reply) => {
     const spec = specOf(error);
     if (spec.status >= 500) request.log.error({ reqId: request.id, err: error }, 'request failed');

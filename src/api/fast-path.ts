@@ -11,7 +11,6 @@
 // Fastify answers it through those routes, errors and all. test/api/fast-path.test.ts holds both
 // paths to the same answers.
 
-import type { FastifyBaseLogger } from 'fastify';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parse as parseQuery } from 'node:querystring';
 import { mayAccess, type Actor } from '../services/actor.ts';
@@ -19,6 +18,7 @@ import { notAnAddress } from '../services/access-lists.ts';
 import { envelopeJson } from './envelope.ts';
 import { errorBody, specOf } from './errors.ts';
 import type { HttpMetrics, RouteSeries } from './metrics.ts';
+import type { RequestLog } from './request-log.ts';
 import type { ApiDeps } from './route.ts';
 import { listJson, realmDecisionData } from './resources/access-lists.ts';
 
@@ -34,7 +34,8 @@ const NO_QUERY: Query = Object.freeze({});
 export interface FastPathOptions {
   deps: ApiDeps;
   metrics: HttpMetrics;
-  logger: FastifyBaseLogger | undefined;
+  /** The request line's writer (none logs nothing). */
+  log: RequestLog | undefined;
   /** The app's request id generator (used when the request brings no X-Request-ID). */
   nextId: () => string;
   cors: (origin: string | undefined) => Readonly<Record<string, string>>;
@@ -56,7 +57,7 @@ function tokenOf(req: IncomingMessage, query: Query): string | undefined {
 
 /** `handle(req, res)`: true when it answered, false to leave the request to Fastify. */
 export function decisionFastPath(options: FastPathOptions): (req: IncomingMessage, res: ServerResponse) => boolean {
-  const { deps, metrics, logger, nextId, cors, redactUrl } = options;
+  const { deps, metrics, log, nextId, cors, redactUrl } = options;
   const { decisions } = deps.ctx;
   const checkSeries = metrics.route('GET', CHECK_ROUTE);
   const decideSeries = metrics.route('GET', DECIDE_ROUTE);
@@ -67,7 +68,7 @@ export function decisionFastPath(options: FastPathOptions): (req: IncomingMessag
     res.end(body);
     const ms = performance.now() - started;
     series.record(status, ms);
-    logger?.info({ reqId: id, method: 'GET', url: redactUrl(req.url!), remote: req.socket.remoteAddress, status, ms: Math.round(ms * 100) / 100 }, 'request');
+    log?.({ reqId: id, method: 'GET', url: redactUrl(req.url!), remote: req.socket.remoteAddress, status, ms: Math.round(ms * 100) / 100 });
   }
 
   /** The actor of a token verified within the last second, when the request carries one. */
