@@ -53,7 +53,7 @@ export async function runLoggingBench(quick: boolean): Promise<void> {
     { name: "pino's formatting, line dropped", line: viaPino(drop()), formatting: 0 },
     { name: 'request-log.ts formatting, line dropped', line: viaRequestLog(drop()), formatting: 1 },
     { name: 'pino + pino.destination, 4 KiB buffer (async)', line: viaPino(pino.destination({ dest: '/dev/null', sync: false, minLength: 4096 })), formatting: 0 },
-    { name: 'pino + gathered, written 4 KiB at a time', line: viaPino(batchedDestination('/dev/null')), formatting: 0 },
+    { name: 'pino + gathered, written 16 KiB at a time', line: viaPino(batchedDestination('/dev/null')), formatting: 0 },
     { name: "request-log.ts + gathered (the server's)", line: viaRequestLog(batchedDestination('/dev/null')), formatting: 1 },
   ];
   const samples = variants.map(() => [] as number[]);

@@ -1,4 +1,4 @@
-// The server's log lines are gathered and written 4 KiB at a time (src/log-batch.ts): none is
+// The server's log lines are gathered and written 16 KiB at a time (src/log-batch.ts): none is
 // lost, reordered or split, and none waits past a flush.
 
 import assert from 'node:assert/strict';
