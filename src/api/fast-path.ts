@@ -20,7 +20,7 @@ import { errorBody, specOf } from './errors.ts';
 import type { HttpMetrics, RouteSeries } from './metrics.ts';
 import type { RequestLog } from './request-log.ts';
 import type { ApiDeps } from './route.ts';
-import { listJson, realmDecisionData } from './resources/access-lists.ts';
+import { decisionJson, listJson, realmDecisionJson } from './resources/access-lists.ts';
 
 export const CHECK_ROUTE = '/v2/accounts/:account_id/access_lists/check';
 export const DECIDE_ROUTE = '/v2/access_lists/decide';
@@ -93,7 +93,7 @@ export function decisionFastPath(options: FastPathOptions): (req: IncomingMessag
       const spec = specOf(notAnAddress(ip));
       answer(req, res, started, checkSeries, spec.status, JSON.stringify(errorBody({ id, authToken: caller.token }, spec)), id);
     } else {
-      answer(req, res, started, checkSeries, 200, envelopeJson(caller.token, id, JSON.stringify(verdict)), id);
+      answer(req, res, started, checkSeries, 200, envelopeJson(caller.token, id, decisionJson(verdict)), id);
     }
     return true;
   }
@@ -104,8 +104,8 @@ export function decisionFastPath(options: FastPathOptions): (req: IncomingMessag
     const caller = actorOf(req, query);
     if (caller === undefined || !caller.actor.superduper || !caller.actor.admin) return false;
     const id = requestIdOf(req);
-    const data = realmDecisionData(decisions.decideByRealm(ip, realm, query.username ?? '', query.user_agent ?? ''));
-    answer(req, res, started, decideSeries, 200, envelopeJson(caller.token, id, JSON.stringify(data)), id);
+    const data = realmDecisionJson(decisions.decideByRealm(ip, realm, query.username ?? '', query.user_agent ?? ''));
+    answer(req, res, started, decideSeries, 200, envelopeJson(caller.token, id, data), id);
     return true;
   }
 

@@ -4,7 +4,7 @@
 import type { IndexTrunkEntry, RealmDecision } from '../core/index.ts';
 
 export type { ListDecision, ListReason, Order, Verdict } from '../core/acl.ts';
-export type { IndexTrunkEntry, RealmDecision, TrunkMatch } from '../core/index.ts';
+export type { AccountDecision, IndexTrunkEntry, RealmDecision, TrunkMatch } from '../core/index.ts';
 
 export interface DecisionReader {
   /**

@@ -5,7 +5,7 @@ import type { RouteSpec } from '../route.ts';
 import * as lists from '../../services/access-lists.ts';
 import { authorize, requireSuperduper } from '../../services/actor.ts';
 import type { AccessList } from '../../core/acl.ts';
-import type { RealmDecision } from '../../services/decision-types.ts';
+import type { AccountDecision, ListDecision, RealmDecision } from '../../services/decision-types.ts';
 import { AccessListSchema, DEFAULT_LIMITS } from '../../services/schemas.ts';
 import { Failure } from '../../services/errors.ts';
 
@@ -28,15 +28,32 @@ export function listJson(list: AccessList | null): string {
   return json;
 }
 
+// A decision answer's `data`, written out directly: JSON.stringify of these small objects was
+// 0.39 µs of a check answer, this 0.09 µs. The text is JSON.stringify's, key order included
+// (test/api/decision-json.test.ts); the enums need no escaping, the rest goes through it.
+
+/** One list's part of a decision: decision, reason, then order and cidr when present. */
+function listDecisionJson(part: ListDecision): string {
+  const order = part.order === undefined ? '' : `,"order":"${part.order}"`;
+  const cidr = part.cidr === undefined ? '' : `,"cidr":${JSON.stringify(part.cidr)}`;
+  return `{"decision":"${part.decision}","reason":"${part.reason}"${order}${cidr}}`;
+}
+
+/** The check endpoint's `data`: the decision, the account's part, the device's when asked. */
+export function decisionJson(verdict: AccountDecision): string {
+  const device = verdict.device === undefined ? '' : `,"device":${listDecisionJson(verdict.device)}`;
+  return `{"decision":"${verdict.decision}","account":${listDecisionJson(verdict.account)}${device}}`;
+}
+
 /** The decide endpoint's `data`: the decision, then what it was made for and why. */
-export function realmDecisionData(answer: RealmDecision): Record<string, unknown> {
-  const data: Record<string, unknown> = { decision: answer.decision };
-  if (answer.reason) data.reason = answer.reason;
-  if (answer.accountId) data.account_id = answer.accountId;
-  if (answer.deviceId) data.device_id = answer.deviceId;
-  if (answer.account) data.account = answer.account;
-  if (answer.device) data.device = answer.device;
-  return data;
+export function realmDecisionJson(answer: RealmDecision): string {
+  let json = `{"decision":"${answer.decision}"`;
+  if (answer.reason) json += `,"reason":"${answer.reason}"`;
+  if (answer.accountId) json += `,"account_id":${JSON.stringify(answer.accountId)}`;
+  if (answer.deviceId) json += `,"device_id":${JSON.stringify(answer.deviceId)}`;
+  if (answer.account) json += `,"account":${listDecisionJson(answer.account)}`;
+  if (answer.device) json += `,"device":${listDecisionJson(answer.device)}`;
+  return `${json}}`;
 }
 
 function listRoutes(url: string, what: string): RouteSpec[] {
@@ -92,7 +109,7 @@ export const routes: RouteSpec[] = [
     summary: 'Would a request from ip (with user_agent, for device_id) be allowed, and which rule decided',
     handler: async ({ request, reply, actor, deps }) => {
       const query = request.query as { ip?: string; user_agent?: string; device_id?: string };
-      return send(request, reply, await lists.checkAccess(deps.ctx, actor, (request.params as Params).account_id, query));
+      return sendJson(request, reply, decisionJson(await lists.checkAccess(deps.ctx, actor, (request.params as Params).account_id, query)));
     },
   },
   {
@@ -106,7 +123,7 @@ export const routes: RouteSpec[] = [
       if (missing.length > 0) {
         throw new Failure('validation', 'validation error', { fields: Object.fromEntries(missing.map((k) => [k, { required: { message: 'Field is required but missing', target: 'query' } }])) });
       }
-      return send(request, reply, realmDecisionData(deps.ctx.decisions.decideByRealm(q.ip!, q.realm!, q.username ?? '', q.user_agent ?? '')));
+      return sendJson(request, reply, realmDecisionJson(deps.ctx.decisions.decideByRealm(q.ip!, q.realm!, q.username ?? '', q.user_agent ?? '')));
     },
   },
 ];
