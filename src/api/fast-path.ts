@@ -39,7 +39,6 @@ export interface FastPathOptions {
   /** The app's request id generator (used when the request brings no X-Request-ID). */
   nextId: () => string;
   cors: (origin: string | undefined) => Readonly<Record<string, string>>;
-  redactUrl: (url: string) => string;
 }
 
 /** A parsed query in which no parameter is repeated. */
@@ -57,7 +56,7 @@ function tokenOf(req: IncomingMessage, query: Query): string | undefined {
 
 /** `handle(req, res)`: true when it answered, false to leave the request to Fastify. */
 export function decisionFastPath(options: FastPathOptions): (req: IncomingMessage, res: ServerResponse) => boolean {
-  const { deps, metrics, log, nextId, cors, redactUrl } = options;
+  const { deps, metrics, log, nextId, cors } = options;
   const { decisions } = deps.ctx;
   const checkSeries = metrics.route('GET', CHECK_ROUTE);
   const decideSeries = metrics.route('GET', DECIDE_ROUTE);
@@ -68,7 +67,7 @@ export function decisionFastPath(options: FastPathOptions): (req: IncomingMessag
     res.end(body);
     const ms = performance.now() - started;
     series.record(status, ms);
-    log?.({ reqId: id, method: 'GET', url: redactUrl(req.url!), remote: req.socket.remoteAddress, status, ms: Math.round(ms * 100) / 100 });
+    log?.({ reqId: id, method: 'GET', url: req.url!, remote: req.socket.remoteAddress, status, ms });
   }
 
   /** The actor of a token verified within the last second, when the request carries one. */

@@ -15,13 +15,17 @@ import pino from 'pino';
 export interface RequestLine {
   reqId: string;
   method: string;
-  /** Already redacted (app.ts: a query-string token is hidden). */
+  /** As requested; a query-string token is hidden here. */
   url: string;
   /** Omitted from the line when unknown, as pino omits an undefined field. */
   remote: string | undefined;
   status: number;
+  /** Written to the hundredth. */
   ms: number;
 }
+
+/** A query-string token is hidden from the log. */
+const redactUrl = (url: string) => (url.includes('auth_token=') ? url.replace(/([?&]auth_token=)[^&]*/g, '$1[redacted]') : url);
 
 export type RequestLog = (line: RequestLine) => void;
 
@@ -39,7 +43,7 @@ export function requestLog(baseLogger: FastifyBaseLogger): RequestLog {
     if (!logger.isLevelEnabled('info')) return;
     const remote = line.remote === undefined ? '' : `,"remote":${JSON.stringify(line.remote)}`;
     stream.write(
-      `${level}${time()}${own[chindingsSym] as string},"reqId":${JSON.stringify(line.reqId)},"method":${JSON.stringify(line.method)},"url":${JSON.stringify(line.url)}${remote},"status":${line.status},"ms":${line.ms}${message}`,
+      `${level}${time()}${own[chindingsSym] as string},"reqId":${JSON.stringify(line.reqId)},"method":${JSON.stringify(line.method)},"url":${JSON.stringify(redactUrl(line.url))}${remote},"status":${line.status},"ms":${Math.round(line.ms * 100) / 100}${message}`,
     );
   };
 }
