@@ -400,23 +400,31 @@ function machineLatency(): void {
 // ---- the run ---------------------------------------------------------------------------------
 
 interface Section {
+  /** The name `--only` takes. */
+  readonly key: string;
   readonly title: string;
   readonly run: () => void | Promise<void>;
 }
 
 const sections: Section[] = [
-  { title: '(a) Which entry of the whole rule set holds this address (trunk lookup)', run: wholeSetLookups },
-  { title: '(b) Per-account decisions', run: accountDecisions },
-  { title: "This machine's memory latency", run: machineLatency },
-  { title: 'Memory and build time', run: memoryAndBuild },
-  { title: 'Applying one account\'s change', run: accountChange },
-  { title: 'HTTP: the real server against a bare Fastify hello world', run: async () => void targets.push(...(await runHttpBench(quick))) },
-  { title: 'Logging', run: () => runLoggingBench(quick) },
+  { key: 'a', title: '(a) Which entry of the whole rule set holds this address (trunk lookup)', run: wholeSetLookups },
+  { key: 'b', title: '(b) Per-account decisions', run: accountDecisions },
+  { key: 'latency', title: "This machine's memory latency", run: machineLatency },
+  { key: 'memory', title: 'Memory and build time', run: memoryAndBuild },
+  { key: 'change', title: 'Applying one account\'s change', run: accountChange },
+  { key: 'http', title: 'HTTP: the real server against a bare Fastify hello world', run: async () => void targets.push(...(await runHttpBench(quick))) },
+  { key: 'logging', title: 'Logging', run: () => runLoggingBench(quick) },
 ];
+
+// `--only b,http` runs those sections alone (their targets only): for working on one part.
+const onlyArg = process.argv.indexOf('--only');
+const only = onlyArg > 0 ? new Set((process.argv[onlyArg + 1] ?? '').split(',')) : undefined;
+const chosen = sections.filter((s) => only === undefined || only.has(s.key));
+if (chosen.length === 0) throw new Error(`--only takes some of: ${sections.map((s) => s.key).join(', ')}`);
 
 const started = Date.now();
 console.log(`ipwarden bench${quick ? ' --quick' : ''}: node ${process.version}, ${process.platform}/${process.arch}; sizes ${settings.sizes.map(sizeName).join(', ')}; ${settings.runs} runs, medians\n`);
-for (const section of sections) {
+for (const section of chosen) {
   console.log(`== ${section.title}\n`);
   const sectionStarted = Date.now();
   await section.run();
