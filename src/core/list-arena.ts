@@ -17,11 +17,13 @@
 // A record (word offsets from the handle):
 //   0 flags (ALLOW_IF_IN, HAS_USER_AGENT)   1 IPv4 interval count   2 IPv6 interval count
 //   3 index + 1 of the list's 0.0.0.0/0 entry (0: none)   4 user-agent slot
-//   5 value + 1 of the last IPv4 interval   6 the same for IPv6
-//   then the IPv4 nodes as (start, previous value + 1) pairs, then the IPv6 ones as
+//   5 value + 1 of the last IPv4 interval, then the IPv4 nodes as (start, previous value + 1)
+//   pairs, then the value + 1 of the last IPv6 interval and the IPv6 nodes as
 //   (w0, w1, w2, w3, previous value + 1); value is the entry's index in the list's cidrs, value + 1
 //   = 0 marks a gap (or nothing before). The intervals are PrefixTableBuilder's (sorted,
-//   disjoint, most specific wins).
+//   disjoint, most specific wins). Each last value sits where the tree's node 0 keeps its value
+//   (node 0 is never visited; its start words overlap the words before it), so the answer is
+//   read from node k whatever k the descent ends at.
 //
 // Replacing a list leaves its old record behind as garbage; the owner copies the live records
 // into a fresh arena (`moveTo`) when `wantsCompaction` says half of it is garbage.
@@ -41,9 +43,8 @@ const COUNT4 = 1;
 const COUNT6 = 2;
 const ALL_IPV6 = 3;
 const USER_AGENT = 4;
-const LAST4 = 5;
-const LAST6 = 6;
-const HEADER = 7;
+/** The words of a record besides its nodes: five of header, one last value per family. */
+const FIXED = 7;
 
 const ALLOW_IF_IN = 1;
 const HAS_USER_AGENT = 2;
@@ -64,7 +65,7 @@ export class ListArena {
   private userAgents: (RE2JS | null)[] = [];
 
   constructor(capacity = 1024) {
-    this.words = new Uint32Array(Math.max(capacity, HEADER));
+    this.words = new Uint32Array(Math.max(capacity, FIXED));
   }
 
   /** Compiles a stored (already validated) list; entries that do not parse are skipped. */
@@ -81,7 +82,7 @@ export class ListArena {
     }
     const v4 = builder.intervals(4);
     const v6 = builder.intervals(6);
-    const handle = this.allocate(HEADER + 2 * v4.count + 5 * v6.count);
+    const handle = this.allocate(FIXED + 2 * v4.count + 5 * v6.count);
     const pattern = list.user_agent === undefined ? null : compileUserAgent(list.user_agent);
     const matcher = pattern?.ok ? pattern.matcher : null;
     const w = this.words;
@@ -90,10 +91,8 @@ export class ListArena {
     w[handle + COUNT6] = v6.count;
     w[handle + ALL_IPV6] = allIPv6Entry + 1;
     w[handle + USER_AGENT] = matcher ? this.userAgents.push(matcher) - 1 : 0;
-    w[handle + LAST4] = v4.count > 0 ? v4.values[v4.count - 1]! + 1 : 0;
-    w[handle + LAST6] = v6.count > 0 ? v6.values[v6.count - 1]! + 1 : 0;
-    layOut(v4, 1, w, nodeBase4(handle), 1, 0);
-    layOut(v6, 4, w, nodeBase6(handle, v4.count), 1, 0);
+    layOut(v4, 1, w, nodeBase4(handle));
+    layOut(v6, 4, w, nodeBase6(handle, v4.count));
     return handle;
   }
 
@@ -163,8 +162,7 @@ export class ListArena {
     const base = nodeBase4(handle);
     let k = 1;
     while (k <= n) k = 2 * k + (w[base + 2 * k]! <= address ? 1 : 0);
-    k = firstAfter(k);
-    return (k === 0 ? w[handle + LAST4]! : w[base + 2 * k + 1]!) - 1;
+    return w[base + 2 * firstAfter(k) + 1]! - 1;
   }
 
   private find6(handle: number, source: Uint32Array): number {
@@ -173,14 +171,13 @@ export class ListArena {
     const base = nodeBase6(handle, w[handle + COUNT4]!);
     let k = 1;
     while (k <= n) k = 2 * k + (startAtOrBefore(w, base + 5 * k, source) ? 1 : 0);
-    k = firstAfter(k);
-    const found = (k === 0 ? w[handle + LAST6]! : w[base + 5 * k + 4]!) - 1;
+    const found = w[base + 5 * firstAfter(k) + 4]! - 1;
     // api.md §4: an IPv6 source outside every IPv6 block is still held by 0.0.0.0/0.
     return found >= 0 ? found : w[handle + ALL_IPV6]! - 1;
   }
 
   private sizeOf(handle: number): number {
-    return HEADER + 2 * this.words[handle + COUNT4]! + 5 * this.words[handle + COUNT6]!;
+    return FIXED + 2 * this.words[handle + COUNT4]! + 5 * this.words[handle + COUNT6]!;
   }
 
   private allocate(size: number): number {
@@ -206,11 +203,11 @@ function startAtOrBefore(w: Uint32Array, at: number, s: Uint32Array): boolean {
 // Node k (from 1) of a family's tree sits at `base + (stride + 1) * k`: the base is one node
 // before the first.
 function nodeBase4(handle: number): number {
-  return handle + HEADER - 2;
+  return handle + 4;
 }
 
 function nodeBase6(handle: number, count4: number): number {
-  return handle + HEADER + 2 * count4 - 5;
+  return handle + 2 + 2 * count4;
 }
 
 /**
@@ -222,15 +219,21 @@ function firstAfter(k: number): number {
   return k >>> (32 - Math.clz32(~k & (k + 1)));
 }
 
+/** Writes `from`'s intervals as the tree at `base` (see the record's layout), node 0 included. */
+function layOut(from: Intervals, stride: 1 | 4, w: Uint32Array, base: number): void {
+  w[base + stride] = from.count > 0 ? from.values[from.count - 1]! + 1 : 0;
+  layOutSubtree(from, stride, w, base, 1, 0);
+}
+
 /**
  * Writes the subtree of node `k` as (start words…, previous value + 1) nodes of `stride + 1`
  * words, from the sorted interval `i` on; returns the next one. Recursion depth: log2 of the count.
  */
-function layOut(from: Intervals, stride: 1 | 4, w: Uint32Array, base: number, k: number, i: number): number {
+function layOutSubtree(from: Intervals, stride: 1 | 4, w: Uint32Array, base: number, k: number, i: number): number {
   if (k > from.count) return i;
-  i = layOut(from, stride, w, base, 2 * k, i);
+  i = layOutSubtree(from, stride, w, base, 2 * k, i);
   const at = base + (stride + 1) * k;
   for (let s = 0; s < stride; s++) w[at + s] = from.starts[i * stride + s]!;
   w[at + stride] = i > 0 ? from.values[i - 1]! + 1 : 0;
-  return layOut(from, stride, w, base, 2 * k + 1, i + 1);
+  return layOutSubtree(from, stride, w, base, 2 * k + 1, i + 1);
 }
