@@ -160,10 +160,13 @@ export async function runHttpBench(quick: boolean): Promise<Target[]> {
 
     const floor = median(rows[0]!.runs.map((x) => x.rps));
     console.log(`\nHTTP (autocannon -c 50, ${seconds} s × ${repeats}, medians; server and load in separate processes on 2 cores; CPU: the server's, per request)`);
-    console.log(`${'endpoint'.padEnd(34)} ${'req/s'.padStart(9)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'CPU µs/req'.padStart(10)}  vs hello world`);
+    // Each run's rate is printed too: on a VM, runs of one server can differ by 2× (the kernel's cost
+    // of waking the load generator changes with how busy it is), which a median alone hides.
+    console.log(`${'endpoint'.padEnd(34)} ${'req/s'.padStart(9)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'CPU µs/req'.padStart(10)}  vs hello world  runs (k req/s)`);
     for (const row of rows) {
       const rps = median(row.runs.map((x) => x.rps));
-      console.log(`${row.name.padEnd(34)} ${Math.round(rps).toString().padStart(9)} ${median(row.runs.map((x) => x.p50)).toFixed(1).padStart(7)} ${median(row.runs.map((x) => x.p99)).toFixed(1).padStart(7)} ${median(row.runs.map((x) => x.cpuUs)).toFixed(0).padStart(10)}  ${(rps / floor).toFixed(2)}×`);
+      const runs = row.runs.map((x) => (x.rps / 1000).toFixed(1)).join(' ');
+      console.log(`${row.name.padEnd(34)} ${Math.round(rps).toString().padStart(9)} ${median(row.runs.map((x) => x.p50)).toFixed(1).padStart(7)} ${median(row.runs.map((x) => x.p99)).toFixed(1).padStart(7)} ${median(row.runs.map((x) => x.cpuUs)).toFixed(0).padStart(10)}  ${`${(rps / floor).toFixed(2)}×`.padStart(14)}  ${runs}`);
     }
     const check = median(rows[2]!.runs.map((x) => x.rps)) / floor;
     const read = median(rows[4]!.runs.map((x) => x.rps)) / floor;
