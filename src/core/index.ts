@@ -231,12 +231,15 @@ export class DecisionIndex {
   allows(accountId: string, deviceId: string | undefined, ip: string, userAgent: string): boolean {
     const account = this.accounts.get(accountId);
     if (account === undefined) return false;
+    const arena = this.arena;
+    const list = account.list;
+    const flags = arena.flagsOf(list);
     const family = parseIpInto(ip, source);
     if (family === 0) return false;
-    const arena = this.arena;
-    if (!arena.allows(account.list, family, source, userAgent)) return false;
+    if (!arena.allows(list, flags, family, source, userAgent)) return false;
     if (deviceId === undefined) return true;
-    return arena.allows(deviceList(account, deviceId), family, source, userAgent);
+    const device = deviceList(account, deviceId);
+    return arena.allows(device, arena.flagsOf(device), family, source, userAgent);
   }
 
   /**

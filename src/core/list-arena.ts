@@ -125,10 +125,18 @@ export class ListArena {
     return moved;
   }
 
+  /**
+   * A list's flags (0 for NO_LIST), the first word of its record. `allows` takes them from the
+   * caller so that the caller can read them before it parses the source: the record's cache miss
+   * then overlaps the parse instead of following it (5–9 % of a decision at 100 k CIDRs).
+   */
+  flagsOf(handle: number): number {
+    return handle === NO_LIST ? 0 : this.words[handle + FLAGS]!;
+  }
+
   /** The fast path: does the list let the source through? (api.md §4; NO_LIST allows.) */
-  allows(handle: number, family: 4 | 6, source: Uint32Array, userAgent: string): boolean {
+  allows(handle: number, flags: number, family: 4 | 6, source: Uint32Array, userAgent: string): boolean {
     if (handle === NO_LIST) return true;
-    const flags = this.words[handle + FLAGS]!;
     if (flags & HAS_USER_AGENT && !this.userAgentMatches(handle, userAgent)) return false;
     const inList = (family === 4 ? this.find4(handle, source[0]!) : this.find6(handle, source)) >= 0;
     return inList === ((flags & ALLOW_IF_IN) !== 0);

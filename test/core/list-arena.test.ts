@@ -62,7 +62,7 @@ describe('ListArena', () => {
           assert.ok(family !== 0);
           const expected = naiveFind(list.cidrs, source);
           assert.equal(arena.find(handle, family, words), expected, `${source} in ${JSON.stringify(list.cidrs)}`);
-          assert.equal(arena.allows(handle, family, words, ''), (expected >= 0) === (list.order === 'allow,deny'));
+          assert.equal(arena.allows(handle, arena.flagsOf(handle), family, words, ''), (expected >= 0) === (list.order === 'allow,deny'));
         }
       }),
       { numRuns: 400 },
@@ -72,10 +72,10 @@ describe('ListArena', () => {
     const arena = new ListArena();
     const words = new Uint32Array(4);
     const family = parseIpInto('192.0.2.1', words) as 4;
-    assert.equal(arena.allows(NO_LIST, family, words, ''), true);
+    assert.equal(arena.allows(NO_LIST, arena.flagsOf(NO_LIST), family, words, ''), true);
     const handle = arena.add({ order: 'deny,allow', cidrs: [], user_agent: '^Yealink' });
-    assert.equal(arena.allows(handle, family, words, 'Yealink T46S'), true);
-    assert.equal(arena.allows(handle, family, words, 'Polycom'), false);
+    assert.equal(arena.allows(handle, arena.flagsOf(handle), family, words, 'Yealink T46S'), true);
+    assert.equal(arena.allows(handle, arena.flagsOf(handle), family, words, 'Polycom'), false);
   });
 });
 
