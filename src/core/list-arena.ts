@@ -6,24 +6,30 @@
 // of lists, mostly a cache miss. Here the account object holds the handle, the arena is one
 // array whose backing store stays hot, and a list's header and intervals sit side by side.
 //
-// Within a record a family's intervals are laid out in Eytzinger order (the implicit binary
-// search tree, breadth first: node k's children are 2k and 2k + 1), not sorted: the first levels
-// of every search share the header's cache line or the next, so a search of a typical 20–60
-// interval list waits on about two lines, where a binary search over sorted intervals waited on
-// one per step. The descent ends at the first interval that starts after the address; each node
-// carries the value of the interval before it in address order, which is the answer. An address
-// after every start takes the header's last value.
+// Within a record each family's intervals form a static search tree laid out breadth first, so
+// that the first levels of every search share the header's cache line or the next; a binary
+// search over sorted intervals waited on about one line per step.
+// - IPv4: a 5-way tree (node i's children are 5i + 1 … 5i + 5). A node holds four starts, each
+//   with its interval's value, after the value in effect before its first start. A search
+//   counts the starts ≤ the address in a node, without branches, and steps to that child; in
+//   the last node it visits the count picks the answer. Two levels hold 24 intervals, three
+//   124: a typical list is searched in two or three nodes. (Measured against 2- to 8-way trees:
+//   4 starts a node was fastest, 7–9 % ahead of the binary one at 100 k CIDRs.) The last node's
+//   unused starts are 0xffffffff carrying the last value: an interval that changes nothing.
+// - IPv6: the binary tree in Eytzinger order (node k's children are 2k and 2k + 1), where a
+//   comparison is four words. The descent ends at the first interval that starts after the
+//   address; each node carries the value of the interval before it, which is the answer.
 //
 // A record (word offsets from the handle):
-//   0 flags (ALLOW_IF_IN, HAS_USER_AGENT)   1 IPv4 interval count   2 IPv6 interval count
+//   0 flags (ALLOW_IF_IN, HAS_USER_AGENT)   1 IPv4 node count   2 IPv6 interval count
 //   3 index + 1 of the list's 0.0.0.0/0 entry (0: none)   4 user-agent slot
-//   5 value + 1 of the last IPv4 interval, then the IPv4 nodes as (start, previous value + 1)
-//   pairs, then the value + 1 of the last IPv6 interval and the IPv6 nodes as
-//   (w0, w1, w2, w3, previous value + 1); value is the entry's index in the list's cidrs, value + 1
-//   = 0 marks a gap (or nothing before). The intervals are PrefixTableBuilder's (sorted,
-//   disjoint, most specific wins). Each last value sits where the tree's node 0 keeps its value
-//   (node 0 is never visited; its start words overlap the words before it), so the answer is
-//   read from node k whatever k the descent ends at.
+//   then the IPv4 nodes (value + 1 before the first start, then four (start, value + 1) pairs),
+//   then the value + 1 of the last IPv6 interval and the IPv6 nodes as
+//   (w0, w1, w2, w3, previous value + 1). Value is the entry's index in the list's cidrs; value
+//   + 1 = 0 marks a gap (or nothing before). The intervals are PrefixTableBuilder's (sorted,
+//   disjoint, most specific wins). IPv6's last value sits where its tree's node 0 keeps its
+//   value (node 0 is never visited; its start words overlap the words before it), so the answer
+//   is read from node k whatever k the descent ends at.
 //
 // Replacing a list leaves its old record behind as garbage; the owner copies the live records
 // into a fresh arena (`moveTo`) when `wantsCompaction` says half of it is garbage.
@@ -39,12 +45,16 @@ import { PrefixTableBuilder } from './prefix-table.ts';
 export const NO_LIST = -1;
 
 const FLAGS = 0;
-const COUNT4 = 1;
+const NODES4 = 1;
 const COUNT6 = 2;
 const ALL_IPV6 = 3;
 const USER_AGENT = 4;
-/** The words of a record besides its nodes: five of header, one last value per family. */
-const FIXED = 7;
+const HEADER = 5;
+/** The words of a record besides its nodes: the header and IPv6's last value. */
+const FIXED = HEADER + 1;
+/** Starts in an IPv4 node (the count in `find4` is written out for four). */
+const KEYS4 = 4;
+const NODE4 = 1 + 2 * KEYS4;
 
 const ALLOW_IF_IN = 1;
 const HAS_USER_AGENT = 2;
@@ -82,17 +92,18 @@ export class ListArena {
     }
     const v4 = builder.intervals(4);
     const v6 = builder.intervals(6);
-    const handle = this.allocate(FIXED + 2 * v4.count + 5 * v6.count);
+    const nodes4 = Math.ceil(v4.count / KEYS4);
+    const handle = this.allocate(FIXED + NODE4 * nodes4 + 5 * v6.count);
     const pattern = list.user_agent === undefined ? null : compileUserAgent(list.user_agent);
     const matcher = pattern?.ok ? pattern.matcher : null;
     const w = this.words;
     w[handle + FLAGS] = (list.order === 'allow,deny' ? ALLOW_IF_IN : 0) | (matcher ? HAS_USER_AGENT : 0);
-    w[handle + COUNT4] = v4.count;
+    w[handle + NODES4] = nodes4;
     w[handle + COUNT6] = v6.count;
     w[handle + ALL_IPV6] = allIPv6Entry + 1;
     w[handle + USER_AGENT] = matcher ? this.userAgents.push(matcher) - 1 : 0;
-    layOut(v4, 1, w, nodeBase4(handle));
-    layOut(v6, 4, w, nodeBase6(handle, v4.count));
+    layOut4(v4, nodes4, w, handle + HEADER, 0, 0);
+    layOut6(v6, w, nodeBase6(handle, nodes4));
     return handle;
   }
 
@@ -166,17 +177,24 @@ export class ListArena {
 
   private find4(handle: number, address: number): number {
     const w = this.words;
-    const n = w[handle + COUNT4]!;
-    const base = nodeBase4(handle);
-    let k = 1;
-    while (k <= n) k = 2 * k + (w[base + 2 * k]! <= address ? 1 : 0);
-    return w[base + 2 * firstAfter(k) + 1]! - 1;
+    const nodes = w[handle + NODES4]!;
+    if (nodes === 0) return -1;
+    let node = 0;
+    let at = 0;
+    let below = 0;
+    do {
+      at = handle + HEADER + NODE4 * node;
+      below = (w[at + 1]! <= address ? 1 : 0) + (w[at + 3]! <= address ? 1 : 0) + (w[at + 5]! <= address ? 1 : 0) + (w[at + 7]! <= address ? 1 : 0);
+      node = (KEYS4 + 1) * node + 1 + below;
+    } while (node < nodes);
+    // The value before the node's first start, or that of its last start ≤ the address.
+    return w[at + 2 * below]! - 1;
   }
 
   private find6(handle: number, source: Uint32Array): number {
     const w = this.words;
     const n = w[handle + COUNT6]!;
-    const base = nodeBase6(handle, w[handle + COUNT4]!);
+    const base = nodeBase6(handle, w[handle + NODES4]!);
     let k = 1;
     while (k <= n) k = 2 * k + (startAtOrBefore(w, base + 5 * k, source) ? 1 : 0);
     const found = w[base + 5 * firstAfter(k) + 4]! - 1;
@@ -185,7 +203,7 @@ export class ListArena {
   }
 
   private sizeOf(handle: number): number {
-    return FIXED + 2 * this.words[handle + COUNT4]! + 5 * this.words[handle + COUNT6]!;
+    return FIXED + NODE4 * this.words[handle + NODES4]! + 5 * this.words[handle + COUNT6]!;
   }
 
   private allocate(size: number): number {
@@ -210,12 +228,34 @@ function startAtOrBefore(w: Uint32Array, at: number, s: Uint32Array): boolean {
 
 // Node k (from 1) of a family's tree sits at `base + (stride + 1) * k`: the base is one node
 // before the first.
-function nodeBase4(handle: number): number {
-  return handle + 4;
+/**
+ * Writes IPv4 node `node` of `nodes` and its subtree in order (children before, between and
+ * after its starts), from the sorted interval `i` on; returns the next one. Recursion depth:
+ * log5 of the count.
+ */
+function layOut4(from: Intervals, nodes: number, w: Uint32Array, base: number, node: number, i: number): number {
+  if (node >= nodes) return i;
+  const at = base + NODE4 * node;
+  const child = (KEYS4 + 1) * node + 1;
+  for (let j = 0; j < KEYS4; j++) {
+    i = layOut4(from, nodes, w, base, child + j, i);
+    if (j === 0) w[at] = i === 0 ? 0 : valueOf(from, i - 1);
+    w[at + 1 + 2 * j] = i < from.count ? from.starts[i]! : 0xffffffff;
+    w[at + 2 + 2 * j] = valueOf(from, i);
+    i++;
+  }
+  return layOut4(from, nodes, w, base, child + KEYS4, i);
 }
 
-function nodeBase6(handle: number, count4: number): number {
-  return handle + 2 + 2 * count4;
+/** Value + 1 of sorted IPv4 interval `i`; past the last, the last's. */
+function valueOf(from: Intervals, i: number): number {
+  return from.values[Math.min(i, from.count - 1)]! + 1;
+}
+
+// IPv6 node k (from 1) sits at `base + 5k`: the base is one node before the first, placed so
+// that node 0's value word is the one after the IPv4 nodes.
+function nodeBase6(handle: number, nodes4: number): number {
+  return handle + HEADER + NODE4 * nodes4 - 4;
 }
 
 /**
@@ -227,21 +267,21 @@ function firstAfter(k: number): number {
   return k >>> (32 - Math.clz32(~k & (k + 1)));
 }
 
-/** Writes `from`'s intervals as the tree at `base` (see the record's layout), node 0 included. */
-function layOut(from: Intervals, stride: 1 | 4, w: Uint32Array, base: number): void {
-  w[base + stride] = from.count > 0 ? from.values[from.count - 1]! + 1 : 0;
-  layOutSubtree(from, stride, w, base, 1, 0);
+/** Writes `from`'s IPv6 intervals as the tree at `base` (see the record's layout), node 0 included. */
+function layOut6(from: Intervals, w: Uint32Array, base: number): void {
+  w[base + 4] = from.count > 0 ? from.values[from.count - 1]! + 1 : 0;
+  layOutSubtree6(from, w, base, 1, 0);
 }
 
 /**
- * Writes the subtree of node `k` as (start words…, previous value + 1) nodes of `stride + 1`
- * words, from the sorted interval `i` on; returns the next one. Recursion depth: log2 of the count.
+ * Writes the subtree of node `k` as (w0, w1, w2, w3, previous value + 1) nodes, from the sorted
+ * interval `i` on; returns the next one. Recursion depth: log2 of the count.
  */
-function layOutSubtree(from: Intervals, stride: 1 | 4, w: Uint32Array, base: number, k: number, i: number): number {
+function layOutSubtree6(from: Intervals, w: Uint32Array, base: number, k: number, i: number): number {
   if (k > from.count) return i;
-  i = layOutSubtree(from, stride, w, base, 2 * k, i);
-  const at = base + (stride + 1) * k;
-  for (let s = 0; s < stride; s++) w[at + s] = from.starts[i * stride + s]!;
-  w[at + stride] = i > 0 ? from.values[i - 1]! + 1 : 0;
-  return layOutSubtree(from, stride, w, base, 2 * k + 1, i + 1);
+  i = layOutSubtree6(from, w, base, 2 * k, i);
+  const at = base + 5 * k;
+  for (let s = 0; s < 4; s++) w[at + s] = from.starts[i * 4 + s]!;
+  w[at + 4] = i > 0 ? from.values[i - 1]! + 1 : 0;
+  return layOutSubtree6(from, w, base, 2 * k + 1, i + 1);
 }
