@@ -24,7 +24,6 @@ interface Row {
   runs: Run[];
 }
 
-
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();

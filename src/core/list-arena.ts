@@ -14,7 +14,7 @@
 //   counts the starts ≤ the address in a node, without branches, and steps to that child; in
 //   the last node it visits the count picks the answer. Two levels hold 24 intervals, three
 //   124: a typical list is searched in two or three nodes. (Measured against 2- to 8-way trees:
-//   4 starts a node was fastest, 7–9 % ahead of the binary one at 100 k CIDRs.) The last node's
+//   4 starts a node was fastest, 5–8 % ahead of the binary one at 100 k CIDRs.) The last node's
 //   unused starts are 0xffffffff carrying the last value: an interval that changes nothing.
 // - IPv6: the binary tree in Eytzinger order (node k's children are 2k and 2k + 1), where a
 //   comparison is four words. The descent ends at the first interval that starts after the
@@ -226,8 +226,6 @@ function startAtOrBefore(w: Uint32Array, at: number, s: Uint32Array): boolean {
   return w[at + 3]! <= s[3]!;
 }
 
-// Node k (from 1) of a family's tree sits at `base + (stride + 1) * k`: the base is one node
-// before the first.
 /**
  * Writes IPv4 node `node` of `nodes` and its subtree in order (children before, between and
  * after its starts), from the sorted interval `i` on; returns the next one. Recursion depth:
