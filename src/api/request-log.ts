@@ -6,8 +6,9 @@
 // decision answer. A request line always has the same fields, so it is assembled here from the
 // logger's own pieces (level label, time, bindings, message key, line end) and written to the
 // logger's own destination: the line pino writes for the same object
-// (test/api/request-log.test.ts), in 0.7–0.8 µs (`npm run bench`, "Logging"). It assumes what createLogger (src/main.ts) makes: no mixin, log formatter or write
-// hook, and no redaction that reaches these fields.
+// (test/api/request-log.test.ts), in 0.7–0.8 µs (`npm run bench`, "Logging"). It assumes what
+// createLogger (src/main.ts) makes: no mixin, log formatter or write hook, and no redaction that
+// reaches these fields.
 
 import type { FastifyBaseLogger } from 'fastify';
 import pino from 'pino';

@@ -149,7 +149,7 @@ export class ListArena {
   allows(handle: number, flags: number, family: 4 | 6, source: Uint32Array, userAgent: string): boolean {
     if (handle === NO_LIST) return true;
     if (flags & HAS_USER_AGENT && !this.userAgentMatches(handle, userAgent)) return false;
-    const inList = (family === 4 ? this.find4(handle, source[0]!) : this.find6(handle, source)) >= 0;
+    const inList = this.find(handle, family, source) >= 0;
     return inList === ((flags & ALLOW_IF_IN) !== 0);
   }
 
@@ -237,16 +237,16 @@ function layOut4(from: Intervals, nodes: number, w: Uint32Array, base: number, n
   const child = (KEYS4 + 1) * node + 1;
   for (let j = 0; j < KEYS4; j++) {
     i = layOut4(from, nodes, w, base, child + j, i);
-    if (j === 0) w[at] = i === 0 ? 0 : valueOf(from, i - 1);
+    if (j === 0) w[at] = i === 0 ? 0 : valueAt(from, i - 1);
     w[at + 1 + 2 * j] = i < from.count ? from.starts[i]! : 0xffffffff;
-    w[at + 2 + 2 * j] = valueOf(from, i);
+    w[at + 2 + 2 * j] = valueAt(from, i);
     i++;
   }
   return layOut4(from, nodes, w, base, child + KEYS4, i);
 }
 
 /** Value + 1 of sorted IPv4 interval `i`; past the last, the last's. */
-function valueOf(from: Intervals, i: number): number {
+function valueAt(from: Intervals, i: number): number {
   return from.values[Math.min(i, from.count - 1)]! + 1;
 }
 
