@@ -10,7 +10,7 @@
 // words, not a fixed 256 KiB. Its slot is a lookup's first load: at a slot or two per interval
 // it was the largest array of the table (1 MiB of 2.1 at 100 k entries) and left the cache with
 // the rest; a quarter of that size took IPv4 lookups at 100 k entries about a fifth less time,
-// for ≤ 10 % more at 10 k, where everything is cached (docs/performance.md, fifth round).
+// for ≤ 10 % more at 10 k, where everything is cached (docs/performance-history.md, fifth round).
 
 import type { Cidr } from './ip.ts';
 
