@@ -8,10 +8,12 @@
 
 import type { AccessList, ListDecision, Verdict } from './acl.ts';
 import { explainList } from './acl.ts';
-import { formatIPv4, formatIPv6, parseCidrInto, parseIpInto } from './ip.ts';
+import { formatIPv4, formatIPv6, parseIpInto } from './ip.ts';
 import { ListArena, NO_LIST } from './list-arena.ts';
-import type { PrefixTable } from './prefix-table.ts';
-import { PrefixTableBuilder } from './prefix-table.ts';
+import type { IndexTrunkEntry } from './trunk-table.ts';
+import { TrunkTable } from './trunk-table.ts';
+
+export type { IndexTrunkEntry } from './trunk-table.ts';
 
 export interface IndexDevice {
   id: string;
@@ -27,13 +29,6 @@ export interface IndexAccount {
   devices: IndexDevice[];
 }
 
-/** An active entry: it and its trunk are enabled. */
-export interface IndexTrunkEntry {
-  id: string;
-  accountId: string;
-  trunkId: string;
-  ipAddress: string;
-}
 
 export interface IndexSnapshot {
   accounts: IndexAccount[];
@@ -133,21 +128,6 @@ function releaseAccount(account: CompiledAccount, arena: ListArena): void {
   for (const device of account.listedDevices) arena.remove(device.list);
 }
 
-interface TrunkTable {
-  readonly table: PrefixTable;
-  readonly entries: readonly IndexTrunkEntry[];
-}
-
-function compileTrunks(entries: readonly IndexTrunkEntry[]): TrunkTable {
-  const builder = new PrefixTableBuilder();
-  const parsed = new Uint32Array(5);
-  for (let value = 0; value < entries.length; value++) {
-    const family = parseCidrInto(entries[value]!.ipAddress, parsed);
-    if (family !== 0) builder.add(family, parsed, parsed[4]!, value);
-  }
-  return { table: builder.build(), entries };
-}
-
 // One scratch for the parsed source: decisions run one at a time.
 const source = new Uint32Array(4);
 
@@ -165,7 +145,7 @@ export class DecisionIndex {
   ) {}
 
   static build(snapshot: IndexSnapshot): DecisionIndex {
-    const index = new DecisionIndex(new Map(), new Map(), compileTrunks(snapshot.trunkEntries));
+    const index = new DecisionIndex(new Map(), new Map(), TrunkTable.build(snapshot.trunkEntries));
     for (const account of snapshot.accounts) index.putAccount(account);
     return index;
   }
@@ -175,7 +155,12 @@ export class DecisionIndex {
   }
 
   get trunkEntryCount(): number {
-    return this.trunks.entries.length;
+    return this.trunks.size;
+  }
+
+  /** The trunk entries, changed a block at a time (see trunk-table.ts). */
+  get trunkTable(): TrunkTable {
+    return this.trunks;
   }
 
   /** Compiles one account (its list, its devices' lists, its realm) and swaps it in. */
@@ -214,9 +199,9 @@ export class DecisionIndex {
     this.arena = next;
   }
 
-  /** Replaces the whole set of active trunk IP ACL entries. */
-  setTrunkEntries(entries: readonly IndexTrunkEntry[]): void {
-    this.trunks = compileTrunks(entries);
+  /** Replaces the whole set of active trunk IP ACL entries with a table built aside. */
+  replaceTrunks(table: TrunkTable): void {
+    this.trunks = table;
   }
 
   hasAccount(id: string): boolean {
@@ -287,9 +272,7 @@ export class DecisionIndex {
   }
 
   private trunkEntryOfSource(family: 4 | 6): IndexTrunkEntry | null {
-    const { table, entries } = this.trunks;
-    const found = family === 4 ? table.lookup4(source[0]!) : table.lookup6(source);
-    return found < 0 ? null : entries[found]!;
+    return family === 4 ? this.trunks.lookup4(source[0]!) : this.trunks.lookup6(source);
   }
 
   private judge(account: CompiledAccount, device: CompiledDevice | undefined, withDevice: boolean, family: 4 | 6, userAgent: string): AccountDecision {

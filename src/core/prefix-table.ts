@@ -21,6 +21,8 @@ export interface PrefixEntry {
 }
 
 const NONE = -1;
+/** In a sweep's `parents`: the block repeats one added before it and is not in the table. */
+export const DUPLICATE = -2;
 /** Below this many intervals a plain binary search is as quick as the jump table. */
 const JUMP_THRESHOLD = 16;
 const MAX_JUMP_BITS = 18;
@@ -213,13 +215,14 @@ const INDEX_BITS = 26;
 /**
  * Flattens nested-or-disjoint blocks into (start, value) boundaries: from each start up to the
  * next one, `value` is the most specific block (NONE in the gaps). Among identical blocks the
- * one added first wins.
+ * one added first wins. With `parents`, each block's value gets there the value of the block
+ * that encloses it (NONE at the top, DUPLICATE for a block identical to one added before).
  *
  * The result lives in scratch buffers owned by `blocks` and reused by its next sweep: compiling
  * tens of thousands of small lists through one builder allocates nothing per list here (it used
  * to allocate five typed arrays and three closures per family per list).
  */
-function sweep(blocks: Blocks): Flat {
+function sweep(blocks: Blocks, parents: Int32Array | null = null): Flat {
   const { lo, prefix, value, count, stride: s } = blocks;
   const order = blocks.sortBlocks();
   const out = blocks.out(2 * count + 1);
@@ -229,8 +232,12 @@ function sweep(blocks: Blocks): Flat {
   for (let k = 0; k < count; k++) {
     const b = order[k]!;
     const top = depth > 0 ? stack[depth - 1]! : -1;
-    if (top >= 0 && prefix[top] === prefix[b] && compareAt(lo, top, lo, b, s) === 0) continue; // a duplicate
+    if (top >= 0 && prefix[top] === prefix[b] && compareAt(lo, top, lo, b, s) === 0) {
+      if (parents !== null) parents[value[b]!] = DUPLICATE;
+      continue;
+    }
     depth = closeBlocks(blocks, out, depth, b);
+    if (parents !== null) parents[value[b]!] = depth > 0 ? value[stack[depth - 1]!]! : NONE;
     emit(out, s, lo, b, value[b]!);
     stack[depth++] = b;
   }
@@ -341,6 +348,17 @@ function jumpTable(flat: Flat, stride: 1 | 4): Jump | null {
   return jump;
 }
 
+/** A table's arrays, as structured clone carries them (a table built in a worker thread). */
+export interface PrefixTableParts {
+  readonly starts4: Uint32Array;
+  readonly values4: Int32Array;
+  readonly jump4: Jump | null;
+  readonly starts6: Uint32Array;
+  readonly values6: Int32Array;
+  readonly jump6: Jump | null;
+  readonly size: number;
+}
+
 export class PrefixTable {
   private constructor(
     private readonly starts4: Uint32Array,
@@ -368,10 +386,18 @@ export class PrefixTable {
     return builder.build();
   }
 
+  static fromParts(p: PrefixTableParts): PrefixTable {
+    return new PrefixTable(p.starts4, p.values4, p.jump4, p.starts6, p.values6, p.jump6, p.size);
+  }
+
+  get parts(): PrefixTableParts {
+    return { starts4: this.starts4, values4: this.values4, jump4: this.jump4, starts6: this.starts6, values6: this.values6, jump6: this.jump6, size: this.size };
+  }
+
   /** @internal Used by PrefixTableBuilder. */
-  static fromBlocks(v4: Blocks, v6: Blocks): PrefixTable {
-    const flat4 = sweep(v4);
-    const flat6 = sweep(v6);
+  static fromBlocks(v4: Blocks, v6: Blocks, parents: Int32Array | null = null): PrefixTable {
+    const flat4 = sweep(v4, parents);
+    const flat6 = sweep(v6, parents);
     return new PrefixTable(
       flat4.starts.slice(0, flat4.count),
       flat4.values.slice(0, flat4.count),
@@ -466,8 +492,13 @@ export class PrefixTableBuilder {
     (family === 4 ? this.v4 : this.v6).add(words, prefix, value);
   }
 
-  build(): PrefixTable {
-    return PrefixTable.fromBlocks(this.v4, this.v6);
+  /**
+   * The table of the blocks added. With `parents` (indexed by value), each block's enclosing
+   * block is written there too (see `sweep`): what an incremental owner walks when a block has
+   * gone since the table was built.
+   */
+  build(parents: Int32Array | null = null): PrefixTable {
+    return PrefixTable.fromBlocks(this.v4, this.v6, parents);
   }
 
   /** The blocks of `family` added so far, flattened: what `build` makes a table from. */

@@ -6,6 +6,7 @@ import type { AccessList, Verdict } from '../../src/core/acl.ts';
 import type { IndexAccount, IndexSnapshot, IndexTrunkEntry } from '../../src/core/index.ts';
 import { DecisionIndex } from '../../src/core/index.ts';
 import { cidrContains, parseCidr, parseIp } from '../../src/core/ip.ts';
+import { TrunkTable } from '../../src/core/trunk-table.ts';
 
 const A = 'a'.repeat(32);
 const B = 'b'.repeat(32);
@@ -175,9 +176,9 @@ describe('DecisionIndex.lookupTrunk', () => {
     assert.equal(index.lookupTrunk('2001:db8:2::1'), null);
     assert.equal(index.lookupTrunk('bogus'), null);
   });
-  test('setTrunkEntries replaces the set', () => {
+  test('replaceTrunks swaps in a table built aside', () => {
     const changing = DecisionIndex.build({ accounts: [], trunkEntries: entries });
-    changing.setTrunkEntries(entries.slice(0, 1));
+    changing.replaceTrunks(TrunkTable.build(entries.slice(0, 1)));
     assert.equal(changing.trunkEntryCount, 1);
     assert.equal(changing.lookupTrunk('203.0.113.50')?.ipAclId, 'e1');
   });
