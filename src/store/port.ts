@@ -110,14 +110,19 @@ export interface AuditRow {
   after: Json | null;
 }
 
-/** What changed, for the decision index: an account's data, or the trunk ACL set. */
-export type ChangeKind = 'account' | 'account_deleted' | 'trunks';
+/**
+ * What changed, for the decision index: an account's data; one block of trunk IP ACL entries
+ * (`trunk_block`, its subject the block, e.g. `4:cb007100/24`: the family, the network address
+ * as fixed-width hex, the prefix); or the whole trunk ACL set (`trunks`, a full reload).
+ */
+export type ChangeKind = 'account' | 'account_deleted' | 'trunk_block' | 'trunks';
 
 export interface ChangeRow {
   id: number;
   accountId: string | null;
   kind: ChangeKind;
   at: string;
+  subject: string | null;
 }
 
 export interface IpFilter {
@@ -185,8 +190,13 @@ export interface Repository {
   getIpAcl(id: string): Promise<IpAclRow | undefined>;
   listIpAcls(filter: { accountId?: string; trunkId?: string }): Promise<IpAclRow[]>;
   countIpAcls(trunkId: string): Promise<number>;
-  /** Enabled entries of enabled trunks whose range overlaps [lo, hi] of one family. */
+  /**
+   * Enabled entries of enabled trunks whose range overlaps [lo, hi] of one family. Stored ranges
+   * are CIDR blocks, so this is a handful of indexed lookups, whatever the table's size.
+   */
   findActiveOverlaps(family: 4 | 6, lo: string, hi: string): Promise<ActiveIpAcl[]>;
+  /** Enabled entries of enabled trunks whose block starts at one of `starts` (fixed-width hex) of one family. */
+  listActiveIpAclsStartingAt(family: 4 | 6, starts: readonly string[]): Promise<IpAclRow[]>;
   listActiveIpAcls(): Promise<IpAclRow[]>;
   insertIpAcl(row: IpAclRow): Promise<void>;
   updateIpAcl(row: IpAclRow): Promise<void>;
@@ -205,8 +215,9 @@ export interface Repository {
   pruneLoginFailures(before: string): Promise<void>;
 
   // change feed
-  recordChange(kind: ChangeKind, accountId: string | null, at: string): Promise<void>;
-  changesSince(id: number): Promise<ChangeRow[]>;
+  recordChange(kind: ChangeKind, accountId: string | null, at: string, subject?: string): Promise<void>;
+  /** Changes after `id`, oldest first; at most `limit` of them when given. */
+  changesSince(id: number, limit?: number): Promise<ChangeRow[]>;
   lastChangeId(): Promise<number>;
 }
 

@@ -151,6 +151,25 @@ function toAudit(r: Raw): AuditRow {
 
 const jsonText = (v: unknown): string | null => (v === null || v === undefined ? null : JSON.stringify(v));
 
+/** A list of `size` values (repeating its last): one prepared statement serves every call. */
+function padded(values: readonly string[], size: number): string[] {
+  return values.length === size ? [...values] : [...values, ...Array<string>(size - values.length).fill(values[values.length - 1]!)];
+}
+
+const STARTS_PER_QUERY = 64;
+
+/** The network address (fixed-width hex) of every block of `family` holding the address `lo`, one per prefix length. */
+function enclosingStarts(family: 4 | 6, lo: string): string[] {
+  const bits = family === 4 ? 32 : 128;
+  const address = BigInt(`0x${lo}`);
+  const starts: string[] = [];
+  for (let prefix = 0; prefix <= bits; prefix++) {
+    const host = (1n << BigInt(bits - prefix)) - 1n;
+    starts.push((address & ~host).toString(16).padStart(bits / 4, '0'));
+  }
+  return starts;
+}
+
 export class SqlRepository implements Repository {
   constructor(private readonly db: SqlExecutor) {}
 
@@ -383,13 +402,35 @@ export class SqlRepository implements Repository {
   countIpAcls(trunkId: string) {
     return this.count('SELECT COUNT(*) AS n FROM ip_acls WHERE trunk_id = ?', [trunkId]);
   }
+  // A stored block overlaps [lo, hi] when it holds lo, or starts inside (lo, hi]. The blocks
+  // that could hold lo start at lo's network address for some prefix length: one indexed probe
+  // each (33 for IPv4, 129 for IPv6), not a scan of every block starting below hi.
   async findActiveOverlaps(family: 4 | 6, lo: string, hi: string): Promise<ActiveIpAcl[]> {
+    const starts = enclosingStarts(family, lo);
     const rows = await this.db.all(
       `SELECT a.*, t.enabled AS trunk_enabled FROM ip_acls a JOIN trunks t ON t.id = a.trunk_id
-       WHERE a.family = ? AND a.enabled = 1 AND t.enabled = 1 AND a.range_lo <= ? AND a.range_hi >= ?`,
-      [family, hi, lo],
+       WHERE a.family = ? AND a.range_lo IN (${starts.map(() => '?').join(', ')}) AND a.range_hi >= ? AND a.enabled = 1 AND t.enabled = 1
+       UNION ALL
+       SELECT a.*, t.enabled AS trunk_enabled FROM ip_acls a JOIN trunks t ON t.id = a.trunk_id
+       WHERE a.family = ? AND a.range_lo > ? AND a.range_lo <= ? AND a.enabled = 1 AND t.enabled = 1`,
+      [family, ...starts, lo, family, lo, hi],
     );
     return rows.map((r) => ({ ...toIpAcl(r), trunkEnabled: bool(r.trunk_enabled) }));
+  }
+  async listActiveIpAclsStartingAt(family: 4 | 6, starts: readonly string[]): Promise<IpAclRow[]> {
+    const rows: IpAclRow[] = [];
+    for (let i = 0; i < starts.length; i += STARTS_PER_QUERY) {
+      const chunk = padded(starts.slice(i, i + STARTS_PER_QUERY), STARTS_PER_QUERY);
+      rows.push(
+        ...(await this.many(
+          `SELECT a.* FROM ip_acls a JOIN trunks t ON t.id = a.trunk_id
+           WHERE a.family = ? AND a.range_lo IN (${chunk.map(() => '?').join(', ')}) AND a.enabled = 1 AND t.enabled = 1 ORDER BY a.id`,
+          [family, ...chunk],
+          toIpAcl,
+        )),
+      );
+    }
+    return rows;
   }
   listActiveIpAcls() {
     return this.many(
@@ -449,16 +490,23 @@ export class SqlRepository implements Repository {
   }
 
   // change feed
-  async recordChange(kind: ChangeKind, accountId: string | null, at: string) {
+  async recordChange(kind: ChangeKind, accountId: string | null, at: string, subject?: string) {
     await this.db.lockChangeFeed();
-    await this.db.run('INSERT INTO changes (id, account_id, kind, at) VALUES ((SELECT COALESCE(MAX(id), 0) + 1 FROM changes), ?, ?, ?)', [accountId, kind, at]);
+    await this.db.run('INSERT INTO changes (id, account_id, kind, at, subject) VALUES ((SELECT COALESCE(MAX(id), 0) + 1 FROM changes), ?, ?, ?, ?)', [
+      accountId,
+      kind,
+      at,
+      subject ?? null,
+    ]);
   }
-  changesSince(id: number): Promise<ChangeRow[]> {
-    return this.many('SELECT * FROM changes WHERE id > ? ORDER BY id', [id], (r) => ({
+  changesSince(id: number, limit = -1): Promise<ChangeRow[]> {
+    const sql = limit < 0 ? 'SELECT * FROM changes WHERE id > ? ORDER BY id' : 'SELECT * FROM changes WHERE id > ? ORDER BY id LIMIT ?';
+    return this.many(sql, limit < 0 ? [id] : [id, limit], (r) => ({
       id: Number(r.id),
       accountId: nullable(r.account_id),
       kind: str(r.kind) as ChangeKind,
       at: str(r.at),
+      subject: nullable(r.subject),
     }));
   }
   async lastChangeId() {

@@ -312,9 +312,37 @@ export function contractSuite(name: string, open: () => Promise<OpenedStore>, op
       assert.deepEqual(await ids(0, 0xffffffff), [block.id, host.id].sort());
       const found = await store.transaction((tx) => tx.findActiveOverlaps(4, hex(IP(198, 51, 100, 0)), hex(IP(198, 51, 100, 255))));
       assert.deepEqual(found.map((e) => ({ id: e.id, trunkEnabled: e.trunkEnabled })), [{ id: host.id, trunkEnabled: true }]);
-      const six = await store.read.findActiveOverlaps(6, '20010db8' + '0'.repeat(20) + '00000001', '20010db8' + '0'.repeat(20) + '00000001');
+      const six = await store.read.findActiveOverlaps(6, '20010db8' + '0'.repeat(16) + '00000001', '20010db8' + '0'.repeat(16) + '00000001');
       assert.deepEqual(six.map((e) => e.id), [v6.id]);
       assert.deepEqual(await store.read.findActiveOverlaps(6, '0'.repeat(32), '1'.repeat(32)), []);
+    });
+
+    storeTest('findActiveOverlaps: blocks nested several deep are found from either side; listActiveIpAclsStartingAt', async (store) => {
+      const a = await seedAccount(store);
+      const t = trunkRow(a.id);
+      const wide = aclRow(t, IP(203, 0, 0, 0), IP(203, 0, 255, 255), { prefix: 16 });
+      const mid = aclRow(t, IP(203, 0, 113, 0), IP(203, 0, 113, 255), { prefix: 24 });
+      const host = aclRow(t, IP(203, 0, 113, 9), IP(203, 0, 113, 9), { prefix: 32 });
+      const sibling = aclRow(t, IP(203, 0, 114, 0), IP(203, 0, 114, 127), { prefix: 25 });
+      const v6wide: IpAclRow = { ...aclRow(t, 0, 0), family: 6, rangeLo: '20010db8' + '0'.repeat(24), rangeHi: '20010db8' + 'f'.repeat(24), prefix: 32 };
+      const v6host: IpAclRow = { ...aclRow(t, 0, 0), family: 6, rangeLo: '20010db8' + '0'.repeat(16) + '00000005', rangeHi: '20010db8' + '0'.repeat(16) + '00000005', prefix: 128 };
+      await store.transaction(async (tx) => {
+        await tx.insertTrunk(t);
+        for (const e of [wide, mid, host, sibling, v6wide, v6host]) await tx.insertIpAcl(e);
+      });
+      const hex = (n: number) => n.toString(16).padStart(8, '0');
+      const ids = async (lo: number, hi: number) => (await store.read.findActiveOverlaps(4, hex(lo), hex(hi))).map((e) => e.id).sort();
+      assert.deepEqual(await ids(IP(203, 0, 113, 9), IP(203, 0, 113, 9)), [wide.id, mid.id, host.id].sort(), 'every enclosing block of a host');
+      assert.deepEqual(await ids(IP(203, 0, 113, 10), IP(203, 0, 113, 10)), [wide.id, mid.id].sort());
+      assert.deepEqual(await ids(IP(203, 0, 113, 128), IP(203, 0, 114, 255)), [wide.id, mid.id, sibling.id].sort(), 'enclosing and inside');
+      assert.deepEqual(await ids(IP(203, 0, 0, 0), IP(203, 0, 255, 255)), [wide.id, mid.id, host.id, sibling.id].sort());
+      assert.deepEqual(await ids(IP(203, 1, 0, 0), IP(203, 1, 0, 0)), []);
+      const six = await store.read.findActiveOverlaps(6, v6host.rangeLo, v6host.rangeHi);
+      assert.deepEqual(six.map((e) => e.id).sort(), [v6wide.id, v6host.id].sort());
+      assert.deepEqual((await store.read.listActiveIpAclsStartingAt(4, [hex(IP(203, 0, 113, 0)), hex(IP(203, 0, 113, 9))])).map((e) => e.id).sort(), [mid.id, host.id].sort());
+      const many = Array.from({ length: 150 }, (_, i) => hex(IP(198, 51, 100, i)));
+      assert.deepEqual((await store.read.listActiveIpAclsStartingAt(4, [...many, hex(IP(203, 0, 0, 0))])).map((e) => e.id), [wide.id], 'past one query of starts');
+      assert.deepEqual((await store.read.listActiveIpAclsStartingAt(6, [v6wide.rangeLo])).map((e) => e.id), [v6wide.id]);
     });
 
     storeTest('transaction: commits its result, sees its own writes, hides them from readers until commit', async (store) => {
@@ -467,12 +495,15 @@ export function contractSuite(name: string, open: () => Promise<OpenedStore>, op
       });
       await store.transaction((tx) => tx.recordChange('account_deleted', a.id, at(3)));
       assert.deepEqual(await store.read.changesSince(0), [
-        { id: 1, accountId: a.id, kind: 'account', at: at(1) },
-        { id: 2, accountId: null, kind: 'trunks', at: at(2) },
-        { id: 3, accountId: a.id, kind: 'account_deleted', at: at(3) },
+        { id: 1, accountId: a.id, kind: 'account', at: at(1), subject: null },
+        { id: 2, accountId: null, kind: 'trunks', at: at(2), subject: null },
+        { id: 3, accountId: a.id, kind: 'account_deleted', at: at(3), subject: null },
       ]);
       assert.deepEqual((await store.read.changesSince(2)).map((c) => c.id), [3]);
+      assert.deepEqual((await store.read.changesSince(0, 2)).map((c) => c.id), [1, 2]);
       assert.equal(await store.read.lastChangeId(), 3);
+      await store.transaction((tx) => tx.recordChange('trunk_block', a.id, at(4), '4:cb007100/24'));
+      assert.deepEqual(await store.read.changesSince(3), [{ id: 4, accountId: a.id, kind: 'trunk_block', at: at(4), subject: '4:cb007100/24' }]);
 
       await Promise.all(
         Array.from({ length: 20 }, (_, i) =>
@@ -483,8 +514,8 @@ export function contractSuite(name: string, open: () => Promise<OpenedStore>, op
         ),
       );
       const ids = (await store.read.changesSince(0)).map((c) => c.id);
-      assert.deepEqual(ids, Array.from({ length: 23 }, (_, i) => i + 1));
-      assert.equal(await store.read.lastChangeId(), 23);
+      assert.deepEqual(ids, Array.from({ length: 24 }, (_, i) => i + 1));
+      assert.equal(await store.read.lastChangeId(), 24);
     });
 
     storeTest('audit: newest first, paging by seq, filtered by resource, documents kept', async (store) => {
