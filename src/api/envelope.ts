@@ -86,6 +86,13 @@ export function dataOf(request: FastifyRequest): Record<string, unknown> {
   return copy;
 }
 
+/** The body's `data` when it is an array (a bulk create), else undefined. */
+export function dataListOf(request: FastifyRequest): unknown[] | undefined {
+  const body = request.body as Record<string, unknown> | undefined | null;
+  if (body === null || body === undefined || typeof body !== 'object' || Array.isArray(body)) return undefined;
+  return Array.isArray(body.data) ? body.data : undefined;
+}
+
 /** `data` when the body has one (bodies that may be absent), else undefined. */
 export function optionalDataOf(request: FastifyRequest): Record<string, unknown> | undefined {
   const body = request.body as Record<string, unknown> | undefined | null;

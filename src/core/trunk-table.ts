@@ -141,11 +141,16 @@ export class TrunkRebuild {
   /** @internal Made by TrunkTable.startRebuild. */
   constructor(
     readonly seq: number,
-    private readonly base: Base,
+    private readonly base: Pick<Base, 'entries' | 'parents' | 'changed'>,
     overlay: Map<number | string, OverlayBlock>,
   ) {
     this.collector = new InputCollector(base.entries.length + overlay.size);
     this.overlay = overlay.values();
+  }
+
+  /** A build of `entries` alone, collected in slices like any rebuild (identical blocks: the first wins). */
+  static of(entries: readonly IndexTrunkEntry[]): TrunkRebuild {
+    return new TrunkRebuild(0, { entries, parents: new Int32Array(entries.length), changed: new Uint8Array(entries.length) }, new Map());
   }
 
   /** Collects up to `budget` more blocks; true once every block is in. */
@@ -195,13 +200,9 @@ export class TrunkTable {
 
   /** A table of `entries` compiled at once (identical blocks: the first one given wins). */
   static build(entries: readonly IndexTrunkEntry[]): TrunkTable {
-    const collector = new InputCollector(entries.length);
-    const words = new Uint32Array(5);
-    for (const entry of entries) {
-      const family = parseCidrInto(entry.ipAddress, words);
-      if (family !== 0) collector.add(family, words, words[4]!, entry);
-    }
-    return TrunkTable.fromBuild(collector.result, collector.entries, buildTrunkBase(collector.result));
+    const rebuild = TrunkRebuild.of(entries);
+    rebuild.fill(Infinity);
+    return TrunkTable.fromBuild(rebuild.input, rebuild.entries, buildTrunkBase(rebuild.input));
   }
 
   /** A table from a build made elsewhere (a worker thread): the result of a full reload. */

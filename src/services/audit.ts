@@ -19,8 +19,9 @@ export interface AuditEntry {
   after?: Json | null;
 }
 
-export async function recordAudit(tx: Repository, actor: Actor, entry: AuditEntry): Promise<void> {
-  await tx.insertAudit({
+/** The stored row of an audit entry (for writing many at once). */
+export function auditEntry(actor: Actor, entry: AuditEntry): Omit<AuditRow, 'seq'> {
+  return {
     id: newUuid(),
     timestamp: now(),
     accountId: entry.accountId,
@@ -30,7 +31,11 @@ export async function recordAudit(tx: Repository, actor: Actor, entry: AuditEntr
     resourceId: entry.resourceId,
     before: entry.before ?? null,
     after: entry.after ?? null,
-  });
+  };
+}
+
+export async function recordAudit(tx: Repository, actor: Actor, entry: AuditEntry): Promise<void> {
+  await tx.insertAudit(auditEntry(actor, entry));
 }
 
 export function presentAudit(row: AuditRow): Json {

@@ -1,13 +1,22 @@
 // Owns the live decision index: built from the store at start-up, then kept current by replaying
 // the store's change feed. Every write calls `catchUp()` after its commit, so the next decision
 // sees it; a poll (SQLite: a CLI process may share the file) or a notification (PostgreSQL: other
-// nodes) calls it too. Catch-ups run one at a time, in feed order.
+// nodes) calls it too. Catch-ups run one at a time, in feed order. Each change costs what it
+// touched (one account, one trunk block), never a reload, and long catch-ups give the event loop
+// back every few milliseconds (issue 23).
 
 import type { AccessList, Verdict } from '../core/acl.ts';
 import type { AccountDecision, IndexAccount, IndexSnapshot, IndexTrunkEntry, RealmDecision, TrunkMatch } from '../core/index.ts';
 import { DecisionIndex } from '../core/index.ts';
-import type { AccountRow, DeviceRow, IpAclRow, Store } from '../store/port.ts';
+import type { AccountRow, ChangeRow, DeviceRow, IpAclRow, Store } from '../store/port.ts';
 import type { DecisionReader } from './decision-types.ts';
+import { Pacer } from './pacing.ts';
+import type { SubjectBlock } from './trunk-blocks.ts';
+import { blockOfSubject, blockSubject } from './trunk-blocks.ts';
+import { TrunkBuilder } from './trunk-builder.ts';
+
+/** Changes read from the feed at a time: a bulk load's thousands are applied a page at a time. */
+const CHANGES_PAGE = 1000;
 
 export interface DecisionsOptions {
   /** What an unknown realm gets (api.md §7: reject by default). */
@@ -32,8 +41,12 @@ function indexAccount(account: AccountRow, devices: DeviceRow[]): IndexAccount {
   };
 }
 
-function trunkEntries(rows: IpAclRow[]) {
-  return rows.map((r) => ({ id: r.id, accountId: r.accountId, trunkId: r.trunkId, ipAddress: r.ipAddress }));
+function trunkEntry(r: IpAclRow): IndexTrunkEntry {
+  return { id: r.id, accountId: r.accountId, trunkId: r.trunkId, ipAddress: r.ipAddress };
+}
+
+function trunkEntries(rows: IpAclRow[]): IndexTrunkEntry[] {
+  return rows.map(trunkEntry);
 }
 
 function snapshotOf(accounts: AccountRow[], devices: DeviceRow[], entries: IpAclRow[]): IndexSnapshot {
@@ -61,6 +74,9 @@ export class Decisions implements DecisionReader {
   private timer: NodeJS.Timeout | null = null;
   private lastRebuildMs = 0;
   private current = false;
+  private readonly builder = new TrunkBuilder();
+  /** True while an overlay fold is being built. */
+  private folding = false;
   /** Called after every decision with its kind, result and duration in ms (metrics). */
   onDecision: ((kind: 'access_list' | 'realm' | 'trunk', result: string, ms: number) => void) | null = null;
 
@@ -100,22 +116,34 @@ export class Decisions implements DecisionReader {
 
   private async applyChanges(): Promise<void> {
     const repo = this.store.read;
-    let changes;
-    try {
-      changes = await repo.changesSince(this.lastChangeId);
-    } catch (error) {
-      this.current = false;
-      throw error;
-    }
-    if (changes.length === 0) {
+    for (;;) {
+      let changes;
+      try {
+        changes = await repo.changesSince(this.lastChangeId, CHANGES_PAGE);
+      } catch (error) {
+        this.current = false;
+        throw error;
+      }
+      if (changes.length > 0) await this.applyPage(changes);
       this.current = true;
-      return;
+      if (changes.length < CHANGES_PAGE) return;
     }
+  }
+
+  /** Applies each change as itself: an account recompiled, a trunk block set; a full reload only for `trunks`. */
+  private async applyPage(changes: ChangeRow[]): Promise<void> {
+    const repo = this.store.read;
     const started = performance.now();
+    const pacer = new Pacer();
     const accounts = new Set<string>();
-    let trunks = false;
+    const blocks = new Map<string, SubjectBlock>();
+    let allTrunks = false;
     for (const change of changes) {
-      if (change.kind === 'trunks') trunks = true;
+      if (change.kind === 'trunk_block') {
+        const block = change.subject === null ? null : blockOfSubject(change.subject);
+        if (block) blocks.set(change.subject!, block);
+        else allTrunks = true;
+      } else if (change.kind === 'trunks') allTrunks = true;
       else if (change.accountId !== null) accounts.add(change.accountId);
     }
     for (const id of accounts) {
@@ -129,11 +157,51 @@ export class Decisions implements DecisionReader {
         this.paths.delete(id);
         this.lists.delete(id);
       }
+      await pacer.pause();
     }
-    if (trunks) this.index.setTrunkEntries(trunkEntries(await repo.listActiveIpAcls()));
+    if (allTrunks) this.index.replaceTrunks(await this.builder.build(trunkEntries(await repo.listActiveIpAcls())));
+    else await this.applyBlocks(blocks, pacer);
     this.lastChangeId = changes[changes.length - 1]!.id;
     this.lastRebuildMs = performance.now() - started;
-    this.current = true;
+    this.foldOverlayIfLarge();
+  }
+
+  /** Sets each changed block to its active entry with the smallest id (a full build's choice), or none. */
+  private async applyBlocks(blocks: Map<string, SubjectBlock>, pacer: Pacer): Promise<void> {
+    for (const family of [4, 6] as const) {
+      const changed = [...blocks].filter(([, block]) => block.family === family);
+      if (changed.length === 0) continue;
+      const rows = await this.store.read.listActiveIpAclsStartingAt(family, [...new Set(changed.map(([, block]) => block.start))]);
+      const winners = new Map<string, IpAclRow>();
+      for (const row of rows) {
+        const subject = blockSubject(row);
+        const winner = winners.get(subject);
+        if (winner === undefined || row.id < winner.id) winners.set(subject, row);
+      }
+      for (const [subject, block] of changed) {
+        const winner = winners.get(subject);
+        this.index.trunkTable.setBlock(block, winner ? trunkEntry(winner) : null);
+        await pacer.pause();
+      }
+    }
+  }
+
+  /** Folds a large overlay into a new base, built aside; changes keep applying meanwhile. */
+  private foldOverlayIfLarge(): void {
+    const table = this.index.trunkTable;
+    if (this.folding || !table.wantsRebuild) return;
+    this.folding = true;
+    const rebuild = table.startRebuild();
+    this.builder
+      .complete(rebuild)
+      .then((output) => {
+        // A full reload meanwhile replaced the table: this build is of no use.
+        if (this.index.trunkTable === table) table.finishRebuild(rebuild, output);
+      })
+      .catch(() => undefined)
+      .finally(() => {
+        this.folding = false;
+      });
   }
 
   /** Polls the change feed every `ms` until `stop()`; failures mark the index as not current. */
@@ -148,6 +216,7 @@ export class Decisions implements DecisionReader {
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    void this.builder.close();
   }
 
   /** Marks the index as possibly stale (the database connection was lost). */

@@ -9,12 +9,14 @@ import type { Actor } from './actor.ts';
 import { requireSuperduper } from './actor.ts';
 import type { TrunkMatch } from './decision-types.ts';
 import { assertRevision, findAccount } from './accounts.ts';
-import { recordAudit } from './audit.ts';
+import { auditEntry, recordAudit } from './audit.ts';
 import type { ServiceContext } from './context.ts';
 import { commit } from './context.ts';
-import { conflict, FieldErrorList, invalid, notFound } from './errors.ts';
+import { conflict, Failure, FieldErrorList, invalid, notFound } from './errors.ts';
 import { newUuid, nextRevision, now, secondsTimestamp } from './identity.ts';
+import { Pacer } from './pacing.ts';
 import { check, IpAclSchema, TrunkSchema, validate } from './schemas.ts';
+import { recordBlockChanges } from './trunk-blocks.ts';
 
 export function presentTrunk(t: TrunkRow): Json {
   return { id: t.id, name: t.name, enabled: t.enabled, created: t.created, modified: t.modified };
@@ -103,10 +105,11 @@ export async function updateTrunk(ctx: ServiceContext, actor: Actor, accountId: 
     assertRevision(before.revision, options.expectedRevision);
     const after: TrunkRow = { ...before, name: valid.name, enabled: valid.enabled ?? before.enabled, revision: nextRevision(before.revision), modified: now() };
     await tx.updateTrunk(after);
-    if (after.enabled && !before.enabled) {
-      for (const entry of await tx.listIpAcls({ trunkId })) if (entry.enabled) await assertNoCapture(tx, entry);
+    if (after.enabled !== before.enabled) {
+      const entries = await tx.listIpAcls({ trunkId });
+      if (after.enabled) for (const entry of entries) if (entry.enabled) await assertNoCapture(tx, entry);
+      await recordBlockChanges(tx, accountId, entries, after.modified);
     }
-    if (after.enabled !== before.enabled) await tx.recordChange('trunks', accountId, after.modified);
     await recordAudit(tx, actor, { accountId, action: 'update', resource: 'trunks', resourceId: trunkId, before: presentTrunk(before), after: presentTrunk(after) });
     return after;
   });
@@ -117,20 +120,43 @@ export async function deleteTrunk(ctx: ServiceContext, actor: Actor, accountId: 
   return commit(ctx, async (tx) => {
     const before = await tx.getTrunk(trunkId);
     if (!before || before.accountId !== accountId) throw notFound(trunkId);
+    const entries = await tx.listIpAcls({ trunkId });
     await tx.deleteTrunk(trunkId);
-    await tx.recordChange('trunks', accountId, now());
+    await recordBlockChanges(tx, accountId, entries, now());
     await recordAudit(tx, actor, { accountId, action: 'delete', resource: 'trunks', resourceId: trunkId, before: presentTrunk(before) });
     return before;
   });
 }
 
-function parseIpAcl(ctx: ServiceContext, actor: Actor, body: Json) {
+type ValidIpAcl = { valid: { ip_address: string; description?: string; enabled?: boolean }; address: { cidr: Cidr; text: string } };
+
+/** The entry `body` describes, or null with its problems added to `errors`. */
+function checkIpAcl(ctx: ServiceContext, actor: Actor, body: unknown, errors: FieldErrorList): ValidIpAcl | null {
+  if (!validate(IpAclSchema, body, errors)) return null;
+  const address = parseTrunkAddress(ctx, actor, body.ip_address, errors);
+  return address === null ? null : { valid: body, address };
+}
+
+function parseIpAcl(ctx: ServiceContext, actor: Actor, body: Json): ValidIpAcl {
   const errors = new FieldErrorList();
-  let address: { cidr: Cidr; text: string } | null = null;
-  if (validate(IpAclSchema, body, errors)) address = parseTrunkAddress(ctx, actor, body.ip_address, errors);
+  const parsed = checkIpAcl(ctx, actor, body, errors);
   errors.throwIfAny();
-  const valid = body as { ip_address: string; description?: string; enabled?: boolean };
-  return { valid, address: address! };
+  return parsed!;
+}
+
+function newIpAclRow(trunkId: string, accountId: string, { valid, address }: ValidIpAcl, at: string): IpAclRow {
+  return withAddress(
+    { id: newUuid(), trunkId, accountId, ipAddress: '', family: 4, rangeLo: '', rangeHi: '', prefix: 0, description: valid.description ?? '', enabled: valid.enabled ?? true, revision: nextRevision(), createdAt: at, updatedAt: at },
+    address,
+  );
+}
+
+/** api.md §5: a trunk holds at most the limit's entries. */
+async function assertRoom(ctx: ServiceContext, tx: Repository, trunkId: string, adding: number): Promise<void> {
+  const limit = ctx.limits.maxIpAclsPerTrunk;
+  if ((await tx.countIpAcls(trunkId)) + adding > limit) {
+    throw invalid({ ip_acls: { maxItems: { message: `a trunk holds at most ${limit} IP ACL entries`, value: limit } } });
+  }
 }
 
 function withAddress(row: IpAclRow, address: { cidr: Cidr; text: string }): IpAclRow {
@@ -147,25 +173,78 @@ function withAddress(row: IpAclRow, address: { cidr: Cidr; text: string }): IpAc
 
 export async function createIpAcl(ctx: ServiceContext, actor: Actor, accountId: string, trunkId: string, body: Json): Promise<IpAclRow> {
   await findTrunk(ctx, actor, accountId, trunkId, 'write');
-  const { valid, address } = parseIpAcl(ctx, actor, body);
+  const parsed = parseIpAcl(ctx, actor, body);
   return commit(ctx, async (tx) => {
     const trunk = await tx.getTrunk(trunkId);
     if (!trunk || trunk.accountId !== accountId) throw notFound(trunkId);
-    const limit = ctx.limits.maxIpAclsPerTrunk;
-    if ((await tx.countIpAcls(trunkId)) >= limit) {
-      throw invalid({ ip_acls: { maxItems: { message: `a trunk holds at most ${limit} IP ACL entries`, value: limit } } });
-    }
+    await assertRoom(ctx, tx, trunkId, 1);
     const at = secondsTimestamp();
-    const row = withAddress(
-      { id: newUuid(), trunkId, accountId, ipAddress: '', family: 4, rangeLo: '', rangeHi: '', prefix: 0, description: valid.description ?? '', enabled: valid.enabled ?? true, revision: nextRevision(), createdAt: at, updatedAt: at },
-      address,
-    );
+    const row = newIpAclRow(trunkId, accountId, parsed, at);
     if (row.enabled && trunk.enabled) await assertNoCapture(tx, row);
     await tx.insertIpAcl(row);
-    await tx.recordChange('trunks', accountId, at);
+    await recordBlockChanges(tx, accountId, [row], at);
     await recordAudit(tx, actor, { accountId, action: 'create', resource: 'ip_acls', resourceId: row.id, after: presentIpAcl(row) });
     return row;
   });
+}
+
+/** Thrown to roll a dry run back once everything has been checked. */
+class DryRun extends Error {
+  constructor(readonly rows: IpAclRow[]) {
+    super('dry run');
+  }
+}
+
+/**
+ * Creates every entry of `items` in one transaction, or none (issue 23: a trunk's bulk load).
+ * Problems come back all at once under `N.field` (N: the item's place); an overlap with another
+ * account's active block is a 409 naming the item. With `dryRun` everything is checked, the
+ * transaction rolled back, and the entries that would have been created returned.
+ */
+export async function createIpAcls(ctx: ServiceContext, actor: Actor, accountId: string, trunkId: string, items: readonly unknown[], options: { dryRun?: boolean } = {}): Promise<IpAclRow[]> {
+  await findTrunk(ctx, actor, accountId, trunkId, 'write');
+  const limit = ctx.limits.maxIpAclsPerTrunk;
+  if (items.length > limit) throw invalid({ data: { maxItems: { message: `a trunk holds at most ${limit} IP ACL entries`, value: limit } } });
+  const pacer = new Pacer();
+  const errors = new FieldErrorList();
+  const parsed: ValidIpAcl[] = [];
+  for (const [i, item] of items.entries()) {
+    const itemErrors = new FieldErrorList();
+    const entry = checkIpAcl(ctx, actor, item, itemErrors);
+    if (entry) parsed.push(entry);
+    for (const [field, rules] of Object.entries(itemErrors.fields)) for (const [rule, e] of Object.entries(rules)) errors.add(`${i}.${field}`, rule, e.message, e.value);
+    await pacer.pause();
+  }
+  errors.throwIfAny();
+  const write = async (tx: Repository) => {
+    const trunk = await tx.getTrunk(trunkId);
+    if (!trunk || trunk.accountId !== accountId) throw notFound(trunkId);
+    await assertRoom(ctx, tx, trunkId, parsed.length);
+    const at = secondsTimestamp();
+    const rows = parsed.map((p) => newIpAclRow(trunkId, accountId, p, at));
+    for (const [i, row] of rows.entries()) {
+      // The batch is one account's, on one trunk: its entries cannot capture one another.
+      if (row.enabled && trunk.enabled) await assertNoCapture(tx, row).catch((e: unknown) => Promise.reject(itemConflict(e, i)));
+      await pacer.pause();
+    }
+    await tx.insertIpAcls(rows);
+    await recordBlockChanges(tx, accountId, rows, at);
+    await tx.insertAudits(rows.map((row) => auditEntry(actor, { accountId, action: 'create', resource: 'ip_acls', resourceId: row.id, after: presentIpAcl(row) })));
+    if (options.dryRun) throw new DryRun(rows);
+    return rows;
+  };
+  if (!options.dryRun) return commit(ctx, write);
+  try {
+    return await ctx.store.transaction(write);
+  } catch (error) {
+    if (error instanceof DryRun) return error.rows;
+    throw error;
+  }
+}
+
+/** A bulk item's conflict names the item. */
+function itemConflict(error: unknown, index: number): unknown {
+  return error instanceof Failure && error.kind === 'conflict' ? conflict(error.message, `${index}.ip_address: ${error.details.cause ?? ''}`) : error;
 }
 
 export async function listIpAcls(ctx: ServiceContext, actor: Actor, accountId: string, trunkId?: string): Promise<IpAclRow[]> {
@@ -196,7 +275,7 @@ export async function updateIpAcl(ctx: ServiceContext, actor: Actor, accountId: 
     );
     if (after.enabled && trunk.enabled) await assertNoCapture(tx, after);
     await tx.updateIpAcl(after);
-    await tx.recordChange('trunks', accountId, after.updatedAt);
+    await recordBlockChanges(tx, accountId, [before, after], after.updatedAt);
     await recordAudit(tx, actor, { accountId, action: 'update', resource: 'ip_acls', resourceId: id, before: presentIpAcl(before), after: presentIpAcl(after) });
     return after;
   });
@@ -209,7 +288,7 @@ export async function deleteIpAcl(ctx: ServiceContext, actor: Actor, accountId: 
     const before = await tx.getIpAcl(id);
     if (!before || before.trunkId !== trunkId) throw notFound(id);
     await tx.deleteIpAcl(id);
-    await tx.recordChange('trunks', accountId, now());
+    await recordBlockChanges(tx, accountId, [before], now());
     await recordAudit(tx, actor, { accountId, action: 'delete', resource: 'ip_acls', resourceId: id, before: presentIpAcl(before) });
     return before;
   });

@@ -199,11 +199,14 @@ export interface Repository {
   listActiveIpAclsStartingAt(family: 4 | 6, starts: readonly string[]): Promise<IpAclRow[]>;
   listActiveIpAcls(): Promise<IpAclRow[]>;
   insertIpAcl(row: IpAclRow): Promise<void>;
+  /** Many rows in a few statements (a bulk import). */
+  insertIpAcls(rows: readonly IpAclRow[]): Promise<void>;
   updateIpAcl(row: IpAclRow): Promise<void>;
   deleteIpAcl(id: string): Promise<void>;
 
   // audit
   insertAudit(row: Omit<AuditRow, 'seq'>): Promise<void>;
+  insertAudits(rows: readonly Omit<AuditRow, 'seq'>[]): Promise<void>;
   listAudit(accountId: string, options: { resource?: string; limit: number; beforeSeq?: number }): Promise<AuditRow[]>;
 
   // failed logins (brute-force throttle)
@@ -216,6 +219,8 @@ export interface Repository {
 
   // change feed
   recordChange(kind: ChangeKind, accountId: string | null, at: string, subject?: string): Promise<void>;
+  /** One change per subject, in order. */
+  recordChanges(kind: ChangeKind, accountId: string | null, at: string, subjects: readonly string[]): Promise<void>;
   /** Changes after `id`, oldest first; at most `limit` of them when given. */
   changesSince(id: number, limit?: number): Promise<ChangeRow[]>;
   lastChangeId(): Promise<number>;

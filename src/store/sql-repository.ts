@@ -157,6 +157,8 @@ function padded(values: readonly string[], size: number): string[] {
 }
 
 const STARTS_PER_QUERY = 64;
+/** Parameters of one multi-row INSERT (SQLite allows 32,766, PostgreSQL 65,535). */
+const ROW_PARAMETERS = 900;
 
 /** The network address (fixed-width hex) of every block of `family` holding the address `lo`, one per prefix length. */
 function enclosingStarts(family: 4 | 6, lo: string): string[] {
@@ -180,6 +182,17 @@ export class SqlRepository implements Repository {
 
   private async many<T>(sql: string, params: Param[], map: (r: Raw) => T): Promise<T[]> {
     return (await this.db.all(sql, params)).map(map);
+  }
+
+  /** `insert` (ending in VALUES) for every row, a few hundred parameters a statement. */
+  private async insertMany(insert: string, rows: readonly Param[][]): Promise<void> {
+    if (rows.length === 0) return;
+    const per = Math.max(1, Math.floor(ROW_PARAMETERS / rows[0]!.length));
+    for (let i = 0; i < rows.length; i += per) {
+      const chunk = rows.slice(i, i + per);
+      const tuple = `(${chunk[0]!.map(() => '?').join(', ')})`;
+      await this.db.run(`${insert} ${chunk.map(() => tuple).join(', ')}`, chunk.flat());
+    }
   }
 
   private async count(sql: string, params: Param[]): Promise<number> {
@@ -439,11 +452,13 @@ export class SqlRepository implements Repository {
       toIpAcl,
     );
   }
-  async insertIpAcl(r: IpAclRow) {
-    await this.db.run(
-      `INSERT INTO ip_acls (id, trunk_id, account_id, ip_address, family, range_lo, range_hi, prefix, description, enabled, revision, created_at, updated_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      [r.id, r.trunkId, r.accountId, r.ipAddress, r.family, r.rangeLo, r.rangeHi, r.prefix, r.description, int(r.enabled), r.revision, r.createdAt, r.updatedAt],
+  insertIpAcl(r: IpAclRow) {
+    return this.insertIpAcls([r]);
+  }
+  async insertIpAcls(rows: readonly IpAclRow[]) {
+    await this.insertMany(
+      'INSERT INTO ip_acls (id, trunk_id, account_id, ip_address, family, range_lo, range_hi, prefix, description, enabled, revision, created_at, updated_at) VALUES',
+      rows.map((r) => [r.id, r.trunkId, r.accountId, r.ipAddress, r.family, r.rangeLo, r.rangeHi, r.prefix, r.description, int(r.enabled), r.revision, r.createdAt, r.updatedAt]),
     );
   }
   async updateIpAcl(r: IpAclRow) {
@@ -457,12 +472,16 @@ export class SqlRepository implements Repository {
   }
 
   // audit
-  async insertAudit(a: Omit<AuditRow, 'seq'>) {
+  insertAudit(a: Omit<AuditRow, 'seq'>) {
+    return this.insertAudits([a]);
+  }
+  async insertAudits(rows: readonly Omit<AuditRow, 'seq'>[]) {
     await this.db.lockChangeFeed();
-    await this.db.run(
-      `INSERT INTO audit (id, seq, timestamp, account_id, actor, action, resource, resource_id, before_doc, after_doc)
-       VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM audit), ?, ?, ?, ?, ?, ?, ?, ?)`,
-      [a.id, a.timestamp, a.accountId, JSON.stringify(a.actor), a.action, a.resource, a.resourceId, jsonText(a.before), jsonText(a.after)],
+    // The lock serialises every writer of the sequence, so reading its end first is race-free.
+    const last = await this.count('SELECT COALESCE(MAX(seq), 0) AS n FROM audit', []);
+    await this.insertMany(
+      'INSERT INTO audit (id, seq, timestamp, account_id, actor, action, resource, resource_id, before_doc, after_doc) VALUES',
+      rows.map((a, i) => [a.id, last + i + 1, a.timestamp, a.accountId, JSON.stringify(a.actor), a.action, a.resource, a.resourceId, jsonText(a.before), jsonText(a.after)]),
     );
   }
   listAudit(accountId: string, options: { resource?: string; limit: number; beforeSeq?: number }) {
@@ -498,6 +517,14 @@ export class SqlRepository implements Repository {
       at,
       subject ?? null,
     ]);
+  }
+  async recordChanges(kind: ChangeKind, accountId: string | null, at: string, subjects: readonly string[]) {
+    await this.db.lockChangeFeed();
+    const last = await this.lastChangeId();
+    await this.insertMany(
+      'INSERT INTO changes (id, account_id, kind, at, subject) VALUES',
+      subjects.map((subject, i) => [last + i + 1, accountId, kind, at, subject]),
+    );
   }
   changesSince(id: number, limit = -1): Promise<ChangeRow[]> {
     const sql = limit < 0 ? 'SELECT * FROM changes WHERE id > ? ORDER BY id' : 'SELECT * FROM changes WHERE id > ? ORDER BY id LIMIT ?';

@@ -4,7 +4,7 @@
 
 import type { TSchema } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
-import { dataOf, ifMatch, send, sendList } from '../envelope.ts';
+import { dataListOf, dataOf, ifMatch, send, sendList } from '../envelope.ts';
 import type { Handler, RouteSpec } from '../route.ts';
 import type { Actor } from '../../services/actor.ts';
 import type { ServiceContext } from '../../services/context.ts';
@@ -22,6 +22,8 @@ export interface Collection<Row extends { id: string; revision: string }> {
   schema: TSchema;
   present(row: Row): unknown;
   create(ctx: ServiceContext, actor: Actor, p: Params, body: Json): Promise<Row>;
+  /** When given, a PUT whose `data` is an array creates every item, all or nothing. */
+  createMany?(ctx: ServiceContext, actor: Actor, p: Params, items: unknown[]): Promise<Row[]>;
   list(ctx: ServiceContext, actor: Actor, p: Params, query: Params): Promise<Row[]>;
   get(ctx: ServiceContext, actor: Actor, p: Params): Promise<Row>;
   update(ctx: ServiceContext, actor: Actor, p: Params, body: Json, options: UpdateOptions): Promise<Row>;
@@ -50,6 +52,8 @@ export function collectionRoutes<Row extends { id: string; revision: string }>(c
       body: c.schema,
       summary: `Create a ${c.noun}`,
       handler: async ({ request, reply, actor, deps }) => {
+        const items = c.createMany ? dataListOf(request) : undefined;
+        if (items !== undefined) return send(request, reply, (await c.createMany!(deps.ctx, actor, paramsOf(request), items)).map((row) => c.present(row)), { status: 201 });
         const row = await c.create(deps.ctx, actor, paramsOf(request), dataOf(request));
         const location = `${request.url.split('?')[0]!.replace(/\/$/, '')}/${row.id}`;
         return send(request, reply, c.present(row), { status: 201, revision: row.revision, location });

@@ -27,6 +27,7 @@ const ipAclRoutes = collectionRoutes({
   schema: IpAclSchema,
   present: trunks.presentIpAcl,
   create: (ctx, actor, p, body) => trunks.createIpAcl(ctx, actor, p.account_id!, p.trunk_id!, body),
+  createMany: (ctx, actor, p, items) => trunks.createIpAcls(ctx, actor, p.account_id!, p.trunk_id!, items),
   list: (ctx, actor, p) => trunks.listIpAcls(ctx, actor, p.account_id!, p.trunk_id!),
   get: (ctx, actor, p) => trunks.getIpAcl(ctx, actor, p.account_id!, p.trunk_id!, p.ip_acl_id!),
   update: (ctx, actor, p, body, options) => trunks.updateIpAcl(ctx, actor, p.account_id!, p.trunk_id!, p.ip_acl_id!, body, options),
