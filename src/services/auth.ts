@@ -97,6 +97,8 @@ export class Authenticator {
     const payload = base64url(JSON.stringify({ account_id: account.id, owner_id: ownerId, method, exp: Math.floor(expires.getTime() / 1000) }));
     const token = `${header}.${payload}.${base64url(randomBytes(32))}`;
     const row: TokenRow = { hash: hashToken(token), accountId: account.id, ownerId, method, expiresAt: expires.toISOString(), created: new Date().toISOString() };
+    // Expired tokens go as new ones come (an indexed delete of what has aged out since).
+    await repo.deleteExpiredTokens(row.created);
     await repo.insertToken(row);
     const session = { token, expiresAt: row.expiresAt, method, actor: await this.actorOf(row, account) };
     return session;

@@ -26,6 +26,8 @@ export interface DecisionsOptions {
 export interface IndexStats {
   accounts: number;
   trunkEntries: number;
+  /** Trunk blocks changed since the trunk table was last compiled (folded in aside when large). */
+  trunkOverlay: number;
   lastRebuildMs: number;
   /** False while the last catch-up could not reach the database. */
   current: boolean;
@@ -228,6 +230,7 @@ export class Decisions implements DecisionReader {
     return {
       accounts: this.index.accountCount,
       trunkEntries: this.index.trunkEntryCount,
+      trunkOverlay: this.index.trunkTable.overlaySize,
       lastRebuildMs: this.lastRebuildMs,
       current: this.current,
       lastChangeId: this.lastChangeId,
