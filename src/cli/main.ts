@@ -9,6 +9,7 @@ import { bootstrapAccount } from '../services/accounts.ts';
 import { SYSTEM_ACTOR } from '../services/actor.ts';
 import { Failure } from '../services/errors.ts';
 import * as ips from '../services/ips.ts';
+import { addImportVerbs } from './imports.ts';
 
 function withSettings(command: Command): Command {
   for (const s of SETTINGS) command.addOption(new Option(s.flag, `${s.description} (env ${s.env}${s.fallback === undefined ? '' : `, default ${String(s.fallback)}`})`));
@@ -110,6 +111,7 @@ export function program(): Command {
       console.log(`imported ${rows.length} IPs`);
     });
   });
+  addImportVerbs(root, { withSettings, withServices });
   return root;
 }
 
