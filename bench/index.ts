@@ -22,6 +22,7 @@ import { parseCidr } from '../src/core/ip.ts';
 import type net from 'node:net';
 import { runHttpBench } from './http.ts';
 import { runLoggingBench } from './logging.ts';
+import { runWritesBench } from './writes.ts';
 import { memoryLatencies } from './core/latency.ts';
 
 const quick = process.argv.includes('--quick');
@@ -414,6 +415,7 @@ const sections: Section[] = [
   { key: 'change', title: 'Applying one account\'s change', run: accountChange },
   { key: 'http', title: 'HTTP: the real server against a bare Fastify hello world', run: async () => void targets.push(...(await runHttpBench(quick))) },
   { key: 'logging', title: 'Logging', run: () => runLoggingBench(quick) },
+  { key: 'writes', title: 'Writes: trunk IP ACL entries through the API, at growing table sizes', run: async () => void targets.push(...(await runWritesBench(quick))) },
 ];
 
 // `--only b,http` runs those sections alone (their targets only): for working on one part.

@@ -195,6 +195,8 @@ export interface Repository {
    * are CIDR blocks, so this is a handful of indexed lookups, whatever the table's size.
    */
   findActiveOverlaps(family: 4 | 6, lo: string, hi: string): Promise<ActiveIpAcl[]>;
+  /** The same for many ranges at once (a bulk load): every active entry overlapping any of them. */
+  findActiveOverlapsAny(family: 4 | 6, ranges: readonly { lo: string; hi: string }[]): Promise<ActiveIpAcl[]>;
   /** Enabled entries of enabled trunks whose block starts at one of `starts` (fixed-width hex) of one family. */
   listActiveIpAclsStartingAt(family: 4 | 6, starts: readonly string[]): Promise<IpAclRow[]>;
   listActiveIpAcls(): Promise<IpAclRow[]>;

@@ -106,32 +106,37 @@ export function adaptStatement(statement: string): string {
   return statement.replace(/\b(\w+\s+)TEXT\b(?!\s+COLLATE)/g, '$1TEXT COLLATE "C"');
 }
 
-const placeholderCache = new Map<string, string>();
-function textOf(sql: string): string {
-  let text = placeholderCache.get(sql);
-  if (text === undefined) {
-    text = numberPlaceholders(sql);
-    placeholderCache.set(sql, text);
+/**
+ * Each statement as a named prepared statement (`$n` placeholders): PostgreSQL plans it once per
+ * connection rather than on every call, which for the trunk overlap probes (a few dozen
+ * parameters) was most of their cost.
+ */
+const statements = new Map<string, { name: string; text: string }>();
+function statementOf(sql: string): { name: string; text: string } {
+  let statement = statements.get(sql);
+  if (statement === undefined) {
+    statement = { name: `ipwarden_${statements.size}`, text: numberPlaceholders(sql) };
+    statements.set(sql, statement);
   }
-  return text;
+  return statement;
 }
 
 interface Queryable {
-  query(text: string, values?: Param[]): Promise<pg.QueryResult>;
+  query(config: pg.QueryConfig<Param[]>): Promise<pg.QueryResult>;
 }
 
 function executorOf(db: Queryable, onFeedWrite: () => Promise<void>): SqlExecutor {
   return {
     async all(sql: string, params: Param[] = []) {
       try {
-        return (await db.query(textOf(sql), params)).rows as Record<string, unknown>[];
+        return (await db.query({ ...statementOf(sql), values: params })).rows as Record<string, unknown>[];
       } catch (error) {
         throw translateError(error);
       }
     },
     async run(sql: string, params: Param[] = []) {
       try {
-        return (await db.query(textOf(sql), params)).rowCount ?? 0;
+        return (await db.query({ ...statementOf(sql), values: params })).rowCount ?? 0;
       } catch (error) {
         throw translateError(error);
       }

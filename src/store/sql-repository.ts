@@ -134,6 +134,10 @@ function toIpAcl(r: Raw): IpAclRow {
   };
 }
 
+function toActiveIpAcl(r: Raw): ActiveIpAcl {
+  return { ...toIpAcl(r), trunkEnabled: bool(r.trunk_enabled) };
+}
+
 function toAudit(r: Raw): AuditRow {
   return {
     id: str(r.id),
@@ -151,14 +155,27 @@ function toAudit(r: Raw): AuditRow {
 
 const jsonText = (v: unknown): string | null => (v === null || v === undefined ? null : JSON.stringify(v));
 
-/** A list of `size` values (repeating its last): one prepared statement serves every call. */
-function padded(values: readonly string[], size: number): string[] {
-  return values.length === size ? [...values] : [...values, ...Array<string>(size - values.length).fill(values[values.length - 1]!)];
+/** `values` lengthened to a power of two (repeating its last): a handful of prepared statements serve every call. */
+function padded(values: readonly string[]): string[] {
+  const size = 2 ** Math.ceil(Math.log2(values.length));
+  return [...values, ...Array<string>(size - values.length).fill(values[values.length - 1]!)];
 }
 
-const STARTS_PER_QUERY = 64;
+const STARTS_PER_QUERY = 128;
 /** Parameters of one multi-row INSERT (SQLite allows 32,766, PostgreSQL 65,535). */
 const ROW_PARAMETERS = 900;
+
+/** The first index of sorted `values` not below `key`. */
+function lowerBound(values: readonly string[], key: string): number {
+  let lo = 0;
+  let hi = values.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (values[mid]! < key) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
 
 /** The network address (fixed-width hex) of every block of `family` holding the address `lo`, one per prefix length. */
 function enclosingStarts(family: 4 | 6, lo: string): string[] {
@@ -415,33 +432,46 @@ export class SqlRepository implements Repository {
   countIpAcls(trunkId: string) {
     return this.count('SELECT COUNT(*) AS n FROM ip_acls WHERE trunk_id = ?', [trunkId]);
   }
+  findActiveOverlaps(family: 4 | 6, lo: string, hi: string): Promise<ActiveIpAcl[]> {
+    return this.findActiveOverlapsAny(family, [{ lo, hi }]);
+  }
   // A stored block overlaps [lo, hi] when it holds lo, or starts inside (lo, hi]. The blocks
-  // that could hold lo start at lo's network address for some prefix length: one indexed probe
-  // each (33 for IPv4, 129 for IPv6), not a scan of every block starting below hi.
-  async findActiveOverlaps(family: 4 | 6, lo: string, hi: string): Promise<ActiveIpAcl[]> {
-    const starts = enclosingStarts(family, lo);
-    const rows = await this.db.all(
-      `SELECT a.*, t.enabled AS trunk_enabled FROM ip_acls a JOIN trunks t ON t.id = a.trunk_id
-       WHERE a.family = ? AND a.range_lo IN (${starts.map(() => '?').join(', ')}) AND a.range_hi >= ? AND a.enabled = 1 AND t.enabled = 1
-       UNION ALL
-       SELECT a.*, t.enabled AS trunk_enabled FROM ip_acls a JOIN trunks t ON t.id = a.trunk_id
-       WHERE a.family = ? AND a.range_lo > ? AND a.range_lo <= ? AND a.enabled = 1 AND t.enabled = 1`,
-      [family, ...starts, lo, family, lo, hi],
-    );
-    return rows.map((r) => ({ ...toIpAcl(r), trunkEnabled: bool(r.trunk_enabled) }));
+  // that could hold lo start at lo's network address for some prefix length: indexed probes
+  // (33 for IPv4, 129 for IPv6, shared between nearby ranges), not a scan of every block
+  // starting below hi. A host range has no inside.
+  async findActiveOverlapsAny(family: 4 | 6, ranges: readonly { lo: string; hi: string }[]): Promise<ActiveIpAcl[]> {
+    const los = ranges.map((r) => r.lo).sort();
+    const holdsSomeLo = (row: ActiveIpAcl) => {
+      const first = lowerBound(los, row.rangeLo);
+      return first < los.length && los[first]! <= row.rangeHi;
+    };
+    const found = new Map<string, ActiveIpAcl>();
+    const starts = [...new Set(ranges.flatMap((r) => enclosingStarts(family, r.lo)))];
+    for (const row of await this.activeStartingAt(family, starts)) if (holdsSomeLo(row)) found.set(row.id, row);
+    for (const { lo, hi } of ranges) {
+      if (lo === hi) continue;
+      const inside = await this.db.all(
+        `SELECT a.*, t.enabled AS trunk_enabled FROM ip_acls a JOIN trunks t ON t.id = a.trunk_id
+         WHERE a.family = ? AND a.range_lo > ? AND a.range_lo <= ? AND a.enabled = 1 AND t.enabled = 1`,
+        [family, lo, hi],
+      );
+      for (const row of inside) found.set(str(row.id), toActiveIpAcl(row));
+    }
+    return [...found.values()];
   }
   async listActiveIpAclsStartingAt(family: 4 | 6, starts: readonly string[]): Promise<IpAclRow[]> {
-    const rows: IpAclRow[] = [];
+    return (await this.activeStartingAt(family, starts)).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+  private async activeStartingAt(family: 4 | 6, starts: readonly string[]): Promise<ActiveIpAcl[]> {
+    const rows: ActiveIpAcl[] = [];
     for (let i = 0; i < starts.length; i += STARTS_PER_QUERY) {
-      const chunk = padded(starts.slice(i, i + STARTS_PER_QUERY), STARTS_PER_QUERY);
-      rows.push(
-        ...(await this.many(
-          `SELECT a.* FROM ip_acls a JOIN trunks t ON t.id = a.trunk_id
-           WHERE a.family = ? AND a.range_lo IN (${chunk.map(() => '?').join(', ')}) AND a.enabled = 1 AND t.enabled = 1 ORDER BY a.id`,
-          [family, ...chunk],
-          toIpAcl,
-        )),
+      const chunk = padded(starts.slice(i, i + STARTS_PER_QUERY));
+      const found = await this.db.all(
+        `SELECT a.*, t.enabled AS trunk_enabled FROM ip_acls a JOIN trunks t ON t.id = a.trunk_id
+         WHERE a.family = ? AND a.range_lo IN (${chunk.map(() => '?').join(', ')}) AND a.enabled = 1 AND t.enabled = 1`,
+        [family, ...chunk],
       );
+      for (const row of found) rows.push(toActiveIpAcl(row));
     }
     return rows;
   }

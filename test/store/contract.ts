@@ -337,11 +337,17 @@ export function contractSuite(name: string, open: () => Promise<OpenedStore>, op
       assert.deepEqual(await ids(IP(203, 0, 113, 128), IP(203, 0, 114, 255)), [wide.id, mid.id, sibling.id].sort(), 'enclosing and inside');
       assert.deepEqual(await ids(IP(203, 0, 0, 0), IP(203, 0, 255, 255)), [wide.id, mid.id, host.id, sibling.id].sort());
       assert.deepEqual(await ids(IP(203, 1, 0, 0), IP(203, 1, 0, 0)), []);
+      const many = await store.read.findActiveOverlapsAny(4, [
+        { lo: hex(IP(203, 0, 113, 9)), hi: hex(IP(203, 0, 113, 9)) },
+        { lo: hex(IP(203, 0, 114, 64)), hi: hex(IP(203, 0, 114, 64)) },
+        { lo: hex(IP(198, 51, 100, 0)), hi: hex(IP(198, 51, 100, 255)) },
+      ]);
+      assert.deepEqual(many.map((e) => e.id).sort(), [wide.id, mid.id, host.id, sibling.id].sort(), 'the union over every range');
       const six = await store.read.findActiveOverlaps(6, v6host.rangeLo, v6host.rangeHi);
       assert.deepEqual(six.map((e) => e.id).sort(), [v6wide.id, v6host.id].sort());
       assert.deepEqual((await store.read.listActiveIpAclsStartingAt(4, [hex(IP(203, 0, 113, 0)), hex(IP(203, 0, 113, 9))])).map((e) => e.id).sort(), [mid.id, host.id].sort());
-      const many = Array.from({ length: 150 }, (_, i) => hex(IP(198, 51, 100, i)));
-      assert.deepEqual((await store.read.listActiveIpAclsStartingAt(4, [...many, hex(IP(203, 0, 0, 0))])).map((e) => e.id), [wide.id], 'past one query of starts');
+      const starts = Array.from({ length: 150 }, (_, i) => hex(IP(198, 51, 100, i)));
+      assert.deepEqual((await store.read.listActiveIpAclsStartingAt(4, [...starts, hex(IP(203, 0, 0, 0))])).map((e) => e.id), [wide.id], 'past one query of starts');
       assert.deepEqual((await store.read.listActiveIpAclsStartingAt(6, [v6wide.rangeLo])).map((e) => e.id), [v6wide.id]);
     });
 

@@ -1,0 +1,294 @@
+// The Writes part of `npm run bench` (issue 23): single trunk IP ACL entries written through the
+// real HTTP API, 16 in flight, on top of tables of existing entries of growing size, on SQLite and
+// PostgreSQL; a bulk import of many entries through the API's array PUT; the largest event-loop
+// delay the server saw during each load; and beside them the floor of the same store written
+// directly (no HTTP, no rules). Existing entries are seeded by the store's direct insert.
+
+import { fork, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { loadConfig } from '../src/config.ts';
+import { startServices } from '../src/main.ts';
+import { bootstrapAccount } from '../src/services/accounts.ts';
+import { SYSTEM_ACTOR } from '../src/services/actor.ts';
+import { credentialsOf } from '../src/services/passwords.ts';
+import type { IpAclRow, TrunkRow } from '../src/store/port.ts';
+import { formatRate, table, type Target } from './core/measure.ts';
+
+const PG_BASE = process.env.IPWARDEN_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const PG_SCHEMA = 'ipwarden_bench_writes';
+const IN_FLIGHT = 16;
+const ENTRIES_PER_TRUNK = 1000;
+
+interface Load {
+  seconds: number;
+  count: number;
+  maxDelayMs: number;
+}
+
+const dotted = (n: number) => [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
+const sizeName = (n: number) => (n >= 1e6 ? `${n / 1e6} M` : `${n / 1e3} k`);
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
+
+async function postgresReachable(): Promise<boolean> {
+  const client = new pg.Client({ connectionString: PG_BASE, connectionTimeoutMillis: 2000 });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    await client.query(`DROP SCHEMA IF EXISTS ${PG_SCHEMA} CASCADE`);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+function pgUrl(): string {
+  const url = new URL(PG_BASE);
+  url.searchParams.set('options', `-c search_path=${PG_SCHEMA}`);
+  return url.toString();
+}
+
+/** Store settings (as CLI flags) for a fresh database of `kind`. */
+async function freshDatabase(kind: 'sqlite' | 'postgres', dir: string, n: number): Promise<Record<string, string>> {
+  if (kind === 'sqlite') return { db: join(dir, `writes-${n}.db`) };
+  const client = new pg.Client(PG_BASE);
+  await client.connect();
+  await client.query(`DROP SCHEMA IF EXISTS ${PG_SCHEMA} CASCADE`);
+  await client.end();
+  return { databaseUrl: pgUrl() };
+}
+
+/** The master account, and `existing` entries written straight into the store; returns the direct-insert rates. */
+async function seed(flags: Record<string, string>, existing: number): Promise<{ bulkRowsPerSecond: number; singlePerSecond: number }> {
+  const services = await startServices(loadConfig({ ...flags, logLevel: 'silent' }, {}));
+  try {
+    const { store } = services.ctx;
+    const master = await bootstrapAccount(services.ctx, SYSTEM_ACTOR, { name: 'Master', realm: 'master.bench', username: 'admin', password: 'secret' });
+    const at = new Date().toISOString();
+    const trunk = (i: number): TrunkRow => ({ id: `seed-trunk-${i}`, accountId: master.id, name: `Seed ${i}`, enabled: true, revision: '1-a', created: at, modified: at });
+    const entry = (trunkId: string, address: number, id: string): IpAclRow => ({
+      id,
+      trunkId,
+      accountId: master.id,
+      ipAddress: dotted(address),
+      family: 4,
+      rangeLo: address.toString(16).padStart(8, '0'),
+      rangeHi: address.toString(16).padStart(8, '0'),
+      prefix: 32,
+      description: 'seeded',
+      enabled: true,
+      revision: '1-a',
+      createdAt: at.slice(0, 19) + 'Z',
+      updatedAt: at.slice(0, 19) + 'Z',
+    });
+    // Existing entries: 11.0.0.0 onwards, 1,000 a trunk, 10,000 a transaction.
+    const started = performance.now();
+    const chunk = 10_000;
+    for (let from = 0; from < existing; from += chunk) {
+      const count = Math.min(chunk, existing - from);
+      await store.transaction(async (tx) => {
+        for (let t = from / ENTRIES_PER_TRUNK; t < (from + count) / ENTRIES_PER_TRUNK; t++) await tx.insertTrunk(trunk(t));
+        await tx.insertIpAcls(Array.from({ length: count }, (_, i) => entry(`seed-trunk-${Math.floor((from + i) / ENTRIES_PER_TRUNK)}`, 0x0b000000 + from + i, `seed-${from + i}`)));
+      });
+    }
+    const bulkRowsPerSecond = existing / ((performance.now() - started) / 1000);
+    // The single-row floor: one entry a transaction, as many in flight as the API load.
+    await store.transaction((tx) => tx.insertTrunk(trunk(-1)));
+    const singles = 1000;
+    let next = 0;
+    const singleStarted = performance.now();
+    await Promise.all(
+      Array.from({ length: IN_FLIGHT }, async () => {
+        while (next < singles) {
+          const i = next++;
+          await store.transaction((tx) => tx.insertIpAcl(entry('seed-trunk--1', 0x0e000000 + i, `single-${i}`)));
+        }
+      }),
+    );
+    return { bulkRowsPerSecond, singlePerSecond: singles / ((performance.now() - singleStarted) / 1000) };
+  } finally {
+    await services.close();
+  }
+}
+
+class BenchServer {
+  private constructor(
+    private readonly child: ChildProcess,
+    readonly base: string,
+  ) {}
+
+  static async start(flags: Record<string, string>): Promise<BenchServer> {
+    const port = await freePort();
+    const settings = { ...flags, port: String(port), host: '127.0.0.1', logLevel: 'info', maxIpAclsPerTrunk: '1000' };
+    const child = fork(join(import.meta.dirname, 'writes-server.ts'), [JSON.stringify(settings)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    const server = new BenchServer(child, `http://127.0.0.1:${port}`);
+    await server.ask(null, 'ready');
+    return server;
+  }
+
+  private ask(message: string | null, key: string): Promise<Record<string, number>> {
+    return new Promise((resolve, reject) => {
+      const onMessage = (reply: Record<string, number>) => {
+        if (!(key in reply)) return;
+        this.child.off('message', onMessage);
+        this.child.off('exit', onExit);
+        resolve(reply);
+      };
+      const onExit = (code: number | null) => reject(new Error(`the bench server exited (${code})`));
+      this.child.on('message', onMessage);
+      this.child.once('exit', onExit);
+      if (message !== null) this.child.send(message);
+    });
+  }
+
+  async request(method: string, path: string, token: string | undefined, body?: unknown): Promise<{ auth_token?: string; data: any }> {
+    const response = await fetch(`${this.base}${path}`, {
+      method,
+      headers: { 'content-type': 'application/json', ...(token ? { 'x-auth-token': token } : {}) },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const json = (await response.json()) as { auth_token?: string; data: any };
+    if (response.status >= 300) throw new Error(`${method} ${path}: ${response.status} ${JSON.stringify(json).slice(0, 300)}`);
+    return json;
+  }
+
+  /** Runs `work` (`count` requests) and measures its time and the server's largest loop delay meanwhile. */
+  async load(count: number, work: () => Promise<void>): Promise<Load> {
+    await this.ask('reset', 'reset');
+    const started = performance.now();
+    await work();
+    const seconds = (performance.now() - started) / 1000;
+    const { maxMs } = await this.ask('report', 'maxMs');
+    return { seconds, count, maxDelayMs: maxMs! };
+  }
+
+  async stop(): Promise<void> {
+    const exited = new Promise((resolve) => this.child.once('exit', resolve));
+    this.child.send('stop');
+    await exited;
+  }
+}
+
+/** Runs `count` tasks, `inFlight` at a time. */
+async function pool(count: number, inFlight: number, task: (i: number) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: inFlight }, async () => {
+      while (next < count) await task(next++);
+    }),
+  );
+}
+
+interface SizeRow {
+  store: string;
+  existing: number;
+  api: Load;
+  singlePerSecond: number;
+}
+
+interface BulkRow {
+  store: string;
+  bulk: Load;
+  bulkRowsPerSecond: number;
+}
+
+export async function runWritesBench(quick: boolean): Promise<Target[]> {
+  const sizes = quick ? [1_000, 100_000] : [1_000, 10_000, 100_000, 1_000_000];
+  const writes = quick ? 1_000 : 3_000;
+  const bulkEntries = 100_000;
+  const stores: ('sqlite' | 'postgres')[] = ['sqlite'];
+  if (await postgresReachable()) stores.push('postgres');
+  else console.log(`PostgreSQL not reachable at ${PG_BASE}: its rows are skipped`);
+  const dir = mkdtempSync(join(tmpdir(), 'ipwarden-bench-writes-'));
+  const sizeRows: SizeRow[] = [];
+  const bulkRows: BulkRow[] = [];
+  let n = 0;
+  try {
+    for (const kind of stores) {
+      for (const [s, existing] of sizes.entries()) {
+        const flags = await freshDatabase(kind, dir, ++n);
+        const floor = await seed(flags, existing);
+        const server = await BenchServer.start(flags);
+        try {
+          const login = await server.request('PUT', '/v2/user_auth', undefined, { data: { credentials: credentialsOf('admin', 'secret'), account_realm: 'master.bench' } });
+          const token = login.auth_token!;
+          const master = login.data.account_id as string;
+          const account = (await server.request('PUT', `/v2/accounts/${master}`, token, { data: { name: 'Writer', realm: `writer${n}.bench` } })).data.id as string;
+          const newTrunk = async () => (await server.request('PUT', `/v2/accounts/${account}/trunks`, token, { data: { name: 'T' } })).data.id as string;
+          const trunks: string[] = [];
+          for (let t = 0; t < Math.ceil(writes / ENTRIES_PER_TRUNK); t++) trunks.push(await newTrunk());
+          // Single entries: 12.0.0.0 onwards, each its own request.
+          const api = await server.load(writes, () =>
+            pool(writes, IN_FLIGHT, (i) => server.request('PUT', `/v2/accounts/${account}/trunks/${trunks[Math.floor(i / ENTRIES_PER_TRUNK)]}/ip_acls`, token, { data: { ip_address: dotted(0x0c000000 + i) } })),
+          );
+          sizeRows.push({ store: kind, existing, api, singlePerSecond: floor.singlePerSecond });
+          if (s === 0) {
+            // The bulk import: 13.0.0.0 onwards, a trunk's 1,000 entries a request, on fresh trunks.
+            const requests = bulkEntries / ENTRIES_PER_TRUNK;
+            const fresh: string[] = [];
+            for (let t = 0; t < requests; t++) fresh.push(await newTrunk());
+            const bulk = await server.load(bulkEntries, () =>
+              pool(requests, 2, (r) =>
+                server.request('PUT', `/v2/accounts/${account}/trunks/${fresh[r]}/ip_acls`, token, {
+                  data: Array.from({ length: ENTRIES_PER_TRUNK }, (_, i) => ({ ip_address: dotted(0x0d000000 + r * ENTRIES_PER_TRUNK + i), description: 'bulk' })),
+                }),
+              ),
+            );
+            bulkRows.push({ store: kind, bulk, bulkRowsPerSecond: floor.bulkRowsPerSecond });
+          }
+        } finally {
+          await server.stop();
+        }
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+
+  console.log(`Single entries: PUT …/trunks/{T}/ip_acls, ${writes.toLocaleString('en')} requests, ${IN_FLIGHT} in flight, real HTTP (token, hierarchy, info logging),`);
+  console.log('on top of the existing entries (seeded by direct insert). direct = one entry a transaction straight into the store, 16 in flight.');
+  console.log('loop delay = the largest event-loop delay the server saw during the load (perf_hooks.monitorEventLoopDelay).\n');
+  console.log(
+    table(
+      ['store', 'existing', 'API writes/s', 'direct/s', 'API÷direct', 'loop delay max'],
+      sizeRows.map((r) => [r.store, sizeName(r.existing), formatRate(r.api.count / r.api.seconds), formatRate(r.singlePerSecond), `${(r.api.count / r.api.seconds / r.singlePerSecond).toFixed(2)}×`, `${r.api.maxDelayMs.toFixed(1)} ms`]),
+    ),
+  );
+  console.log(`\nBulk: ${bulkEntries.toLocaleString('en')} entries by PUT of an array of ${ENTRIES_PER_TRUNK} (one trunk each), 2 in flight; direct = multi-row inserts of 10,000 a transaction.\n`);
+  console.log(
+    table(
+      ['store', 'entries', 'time', 'entries/s', 'direct entries/s', 'loop delay max'],
+      bulkRows.map((r) => [r.store, sizeName(r.bulk.count), `${r.bulk.seconds.toFixed(1)} s`, formatRate(r.bulk.count / r.bulk.seconds), formatRate(r.bulkRowsPerSecond), `${r.bulk.maxDelayMs.toFixed(1)} ms`]),
+    ),
+  );
+
+  const targets: Target[] = [];
+  const rate = (r: SizeRow) => r.api.count / r.api.seconds;
+  const sqlite = sizeRows.filter((r) => r.store === 'sqlite');
+  for (const r of sqlite) targets.push({ what: `Writes: SQLite, ${sizeName(r.existing)} existing: ≥ 1,000 API writes/s`, met: rate(r) >= 1000, detail: `${formatRate(rate(r))}/s` });
+  const [smallest, largest] = [sqlite[0]!, sqlite[sqlite.length - 1]!];
+  const slowdown = rate(smallest) / rate(largest);
+  targets.push({ what: `Writes: SQLite at ${sizeName(largest.existing)} no slower than 1.5× the rate at ${sizeName(smallest.existing)}`, met: slowdown <= 1.5, detail: `${slowdown.toFixed(2)}× slower` });
+  for (const r of bulkRows) {
+    const limit = r.store === 'sqlite' ? 10 : 20;
+    targets.push({ what: `Writes: ${r.store} bulk import of ${sizeName(r.bulk.count)} in ≤ ${limit} s`, met: r.bulk.seconds <= limit, detail: `${r.bulk.seconds.toFixed(1)} s` });
+  }
+  const worst = Math.max(...sizeRows.map((r) => r.api.maxDelayMs), ...bulkRows.map((r) => r.bulk.maxDelayMs));
+  targets.push({ what: 'Writes: largest event-loop delay during any load ≤ 5 ms', met: worst <= 5, detail: `${worst.toFixed(1)} ms` });
+  return targets;
+}
