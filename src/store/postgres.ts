@@ -23,7 +23,7 @@ import { StoreUnavailableError, UniqueViolationError } from './port.ts';
 import type { SqlExecutor } from './sql-repository.ts';
 import { SqlRepository } from './sql-repository.ts';
 
-type Param = string | number | null;
+type Param = string | number | null | readonly string[];
 
 /** The channel every node LISTENs on; the payload names the schema that changed. */
 export const CHANGE_CHANNEL = 'ipwarden_changes';
@@ -142,6 +142,7 @@ function executorOf(db: Queryable, onFeedWrite: () => Promise<void>): SqlExecuto
       }
     },
     lockChangeFeed: onFeedWrite,
+    arrays: true,
   };
 }
 

@@ -17,7 +17,7 @@ import type {
   UserRow,
 } from './port.ts';
 
-type Param = string | number | null;
+type Param = string | number | null | readonly string[];
 type Raw = Record<string, unknown>;
 
 export interface SqlExecutor {
@@ -25,6 +25,12 @@ export interface SqlExecutor {
   run(sql: string, params?: Param[]): Promise<number>;
   /** Serialises the writers of the change feed and audit trail so their sequence follows commit order. */
   lockChangeFeed(): Promise<void>;
+  /**
+   * True when one array parameter can stand for a list (PostgreSQL's `= ANY(?)`): planned once
+   * whatever the list's length, where an `IN (?, ?, …)` of a hundred values was planned anew
+   * on every call.
+   */
+  readonly arrays: boolean;
 }
 
 const str = (v: unknown): string => String(v);
@@ -161,7 +167,7 @@ function padded(values: readonly string[]): string[] {
   return [...values, ...Array<string>(size - values.length).fill(values[values.length - 1]!)];
 }
 
-const STARTS_PER_QUERY = 128;
+const STARTS_PER_QUERY = 512;
 /** Parameters of one multi-row INSERT (SQLite allows 32,766, PostgreSQL 65,535). */
 const ROW_PARAMETERS = 900;
 
@@ -199,6 +205,13 @@ export class SqlRepository implements Repository {
 
   private async many<T>(sql: string, params: Param[], map: (r: Raw) => T): Promise<T[]> {
     return (await this.db.all(sql, params)).map(map);
+  }
+
+  /** `IN (…)` of `values` as the executor takes a list best. */
+  private listOf(values: readonly string[]): { sql: string; params: Param[] } {
+    if (this.db.arrays) return { sql: '= ANY(?)', params: [values] };
+    const list = padded(values);
+    return { sql: `IN (${list.map(() => '?').join(', ')})`, params: list };
   }
 
   /** `insert` (ending in VALUES) for every row, a few hundred parameters a statement. */
@@ -465,11 +478,11 @@ export class SqlRepository implements Repository {
   private async activeStartingAt(family: 4 | 6, starts: readonly string[]): Promise<ActiveIpAcl[]> {
     const rows: ActiveIpAcl[] = [];
     for (let i = 0; i < starts.length; i += STARTS_PER_QUERY) {
-      const chunk = padded(starts.slice(i, i + STARTS_PER_QUERY));
+      const chunk = this.listOf(starts.slice(i, i + STARTS_PER_QUERY));
       const found = await this.db.all(
         `SELECT a.*, t.enabled AS trunk_enabled FROM ip_acls a JOIN trunks t ON t.id = a.trunk_id
-         WHERE a.family = ? AND a.range_lo IN (${chunk.map(() => '?').join(', ')}) AND a.enabled = 1 AND t.enabled = 1`,
-        [family, ...chunk],
+         WHERE a.family = ? AND a.range_lo ${chunk.sql} AND a.enabled = 1 AND t.enabled = 1`,
+        [family, ...chunk.params],
       );
       for (const row of found) rows.push(toActiveIpAcl(row));
     }

@@ -47,6 +47,7 @@ function executorOf(db: Database.Database): SqlExecutor {
     },
     // The writer connection is already exclusive from BEGIN IMMEDIATE on.
     async lockChangeFeed() {},
+    arrays: false,
   };
 }
 

@@ -10,35 +10,10 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { credentialsOf } from '../../src/services/passwords.ts';
+import { baseEnv, BIN, cli } from '../support/cli.ts';
 
-const BIN = join(import.meta.dirname, '..', '..', 'bin', 'ipwarden.js');
 const dir = mkdtempSync(join(tmpdir(), 'ipwarden-cli-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function baseEnv(db: string): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, IPWARDEN_DB: db, IPWARDEN_LOG_LEVEL: 'silent' };
-  delete env.DATABASE_URL;
-  delete env.NODE_OPTIONS;
-  return env;
-}
-
-function cli(db: string, ...args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: baseEnv(db), stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => (stdout += chunk));
-    child.stderr.on('data', (chunk) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 let dbCounter = 0;
 const freshDb = () => join(dir, `db${++dbCounter}.sqlite`);
