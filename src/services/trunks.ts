@@ -207,6 +207,9 @@ export async function createIpAcl(ctx: ServiceContext, actor: Actor, accountId: 
   });
 }
 
+/** Entries written between two chances for the event loop (SQLite writes block it). */
+const WRITE_SLICE = 200;
+
 /** Thrown to roll a dry run back once everything has been checked. */
 class DryRun extends Error {
   constructor(readonly rows: IpAclRow[]) {
@@ -245,10 +248,13 @@ export async function createIpAcls(ctx: ServiceContext, actor: Actor, accountId:
     const active = trunk.enabled ? rows.filter((row) => row.enabled) : [];
     const capture = await findCapture(tx, active);
     if (capture) throw conflict('conflicting documents', `${rows.indexOf(active[capture.index]!)}.ip_address: ${capture.message}`);
-    await pacer.pause();
-    await tx.insertIpAcls(rows);
-    await recordBlockChanges(tx, accountId, rows, at);
-    await tx.insertAudits(rows.map((row) => auditEntry(actor, { accountId, action: 'create', resource: 'ip_acls', resourceId: row.id, after: presentIpAcl(row) })));
+    for (let i = 0; i < rows.length; i += WRITE_SLICE) {
+      await pacer.pause();
+      const slice = rows.slice(i, i + WRITE_SLICE);
+      await tx.insertIpAcls(slice);
+      await recordBlockChanges(tx, accountId, slice, at);
+      await tx.insertAudits(slice.map((row) => auditEntry(actor, { accountId, action: 'create', resource: 'ip_acls', resourceId: row.id, after: presentIpAcl(row) })));
+    }
     if (options.dryRun) throw new DryRun(rows);
     return rows;
   };

@@ -167,7 +167,7 @@ function padded(values: readonly string[]): string[] {
   return [...values, ...Array<string>(size - values.length).fill(values[values.length - 1]!)];
 }
 
-const STARTS_PER_QUERY = 512;
+const STARTS_PER_QUERY = 128;
 /** Parameters of one multi-row INSERT (SQLite allows 32,766, PostgreSQL 65,535). */
 const ROW_PARAMETERS = 900;
 

@@ -1,6 +1,6 @@
 // The embedded store: better-sqlite3 in WAL mode. better-sqlite3 is synchronous, so a
-// transaction holds the single writer connection from BEGIN IMMEDIATE to COMMIT while its async
-// function runs; transactions queue behind one another, and plain reads go to a second
+// transaction holds the single writer connection while its async function runs; transactions
+// queue behind one another (committed in groups, below), and plain reads go to a second
 // connection that only ever sees committed data.
 
 import Database from 'better-sqlite3';
@@ -13,6 +13,9 @@ import type { SqlExecutor } from './sql-repository.ts';
 import { SqlRepository } from './sql-repository.ts';
 
 type Param = string | number | null;
+
+/** Most transactions sharing one COMMIT. */
+const MAX_GROUP = 64;
 
 function translateError(error: unknown): unknown {
   const code = (error as { code?: string }).code;
@@ -81,25 +84,59 @@ export function openSqliteStore(file: string): Store {
   const writeRepo = new SqlRepository(executorOf(writer));
   const read: Repository = new SqlRepository(executorOf(reader));
   let queue: Promise<unknown> = Promise.resolve();
+  // Group commit: transactions run one after another, each in a savepoint of one outer
+  // transaction that stays open while more are queued (up to MAX_GROUP), so one COMMIT (one
+  // fsync, the cost of a write here) serves them all. Each caller hears back only once its group
+  // is committed; a transaction that fails rolls back its own savepoint alone.
+  let waiting = 0;
+  let group: { resolve: () => void; reject: (error: unknown) => void }[] = [];
+  const commitGroup = () => {
+    const members = group;
+    group = [];
+    try {
+      writer.exec('COMMIT');
+    } catch (error) {
+      if (writer.inTransaction) writer.exec('ROLLBACK');
+      for (const member of members) member.reject(error);
+      return;
+    }
+    for (const member of members) member.resolve();
+  };
+  const settle = () => {
+    if (waiting > 0 && group.length < MAX_GROUP) return;
+    if (group.length > 0) commitGroup();
+    else if (writer.inTransaction) writer.exec('ROLLBACK');
+  };
 
   return {
     kind: 'sqlite',
     read,
     transaction<T>(fn: (tx: Repository) => Promise<T>): Promise<T> {
-      const run = async () => {
-        writer.exec('BEGIN IMMEDIATE');
+      waiting++;
+      const run = async (): Promise<{ result: T; committed: Promise<void> }> => {
+        waiting--;
+        if (!writer.inTransaction) writer.exec('BEGIN IMMEDIATE');
+        writer.exec('SAVEPOINT tx');
+        let result: T;
         try {
-          const result = await fn(writeRepo);
-          writer.exec('COMMIT');
-          return result;
+          result = await fn(writeRepo);
+          writer.exec('RELEASE tx');
         } catch (error) {
-          if (writer.inTransaction) writer.exec('ROLLBACK');
+          writer.exec('ROLLBACK TO tx');
+          writer.exec('RELEASE tx');
+          settle();
           throw error;
         }
+        const committed = new Promise<void>((resolve, reject) => group.push({ resolve, reject }));
+        settle();
+        return { result, committed };
       };
-      const result = queue.then(run, run);
-      queue = result.catch(() => undefined);
-      return result;
+      const ran = queue.then(run, run);
+      queue = ran.catch(() => undefined);
+      return ran.then(async ({ result, committed }) => {
+        await committed;
+        return result;
+      });
     },
     async ping() {
       reader.prepare('SELECT 1').get();
