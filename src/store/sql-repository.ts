@@ -161,12 +161,6 @@ function toAudit(r: Raw): AuditRow {
 
 const jsonText = (v: unknown): string | null => (v === null || v === undefined ? null : JSON.stringify(v));
 
-/** `values` lengthened to a power of two (repeating its last): a handful of prepared statements serve every call. */
-function padded(values: readonly string[]): string[] {
-  const size = 2 ** Math.ceil(Math.log2(values.length));
-  return [...values, ...Array<string>(size - values.length).fill(values[values.length - 1]!)];
-}
-
 const STARTS_PER_QUERY = 128;
 /** Parameters of one multi-row INSERT (SQLite allows 32,766, PostgreSQL 65,535). */
 const ROW_PARAMETERS = 900;
@@ -210,8 +204,7 @@ export class SqlRepository implements Repository {
   /** `IN (…)` of `values` as the executor takes a list best. */
   private listOf(values: readonly string[]): { sql: string; params: Param[] } {
     if (this.db.arrays) return { sql: '= ANY(?)', params: [values] };
-    const list = padded(values);
-    return { sql: `IN (${list.map(() => '?').join(', ')})`, params: list };
+    return { sql: `IN (${values.map(() => '?').join(', ')})`, params: [...values] };
   }
 
   /** `insert` (ending in VALUES) for every row, a few hundred parameters a statement. */
