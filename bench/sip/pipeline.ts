@@ -1,6 +1,7 @@
 // The edge's own work per packet, without sockets: handlePacket on the three messages a call
 // brings most (an INVITE relayed upstream, a response relayed back, an INVITE answered 603), over
 // the bench's rule set. What the ladder adds on top is the kernel's UDP send and receive.
+import { randomBytes } from 'node:crypto';
 import { handlePacket, type EdgeContext } from '../../src/edge/pipeline.ts';
 import { DEFAULT_REJECT } from '../../src/edge/reply.ts';
 import type { DecisionReader } from '../../src/services/decision-types.ts';
@@ -46,7 +47,7 @@ function ok(from: Endpoint, edge: Endpoint, uas: Endpoint, realm: string): Buffe
 /** Prints µs per packet (medians of ROUNDS) for each kind; throws if a packet is not handled as meant. */
 export function measurePipeline(rules: DecisionReader, setup: { allowed: Endpoint; denied: Endpoint; uas: Endpoint; realm: string }): void {
   const edge = { host: '127.77.0.20', port: 5070 };
-  const ctx: EdgeContext = { rules, self: edge, upstream: setup.uas, reject: DEFAULT_REJECT };
+  const ctx: EdgeContext = { rules, self: edge, upstream: setup.uas, reject: DEFAULT_REJECT, branchKey: randomBytes(32) };
   const cases: { name: string; bytes: Buffer; source: Endpoint; action: string }[] = [
     { name: 'INVITE relayed', bytes: invite(setup.allowed, edge, setup.realm), source: setup.allowed, action: 'forward' },
     { name: '200 relayed', bytes: ok(setup.allowed, edge, setup.uas, setup.realm), source: setup.uas, action: 'forward' },
