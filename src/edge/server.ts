@@ -1,5 +1,6 @@
 // The SIP edge's socket (api.md §7): one UDP socket both receives from callers and relays to
 // the upstream, so the upstream's responses come back to it and are routed by Via.
+import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
@@ -10,6 +11,7 @@ import { formatHostPort, type Endpoint } from './endpoint.ts';
 import { createEdgeMetrics } from './metrics.ts';
 import { handlePacket, type EdgeContext, type Outcome } from './pipeline.ts';
 import type { RejectPolicy } from './reply.ts';
+import { ThrottledLog } from './throttled-log.ts';
 
 // What the CLI needs to turn flags into EdgeOptions, from one module.
 export { parseSipListen, parseSipUpstream, EndpointError, type Endpoint } from './endpoint.ts';
@@ -24,6 +26,8 @@ export interface EdgeOptions {
   upstream: Endpoint;
   /** Answer denials with a status (603 Rejected by ACL by default) or drop them silently. */
   reject: RejectPolicy;
+  /** The key of the branch MAC (pipeline.ts); random per process when absent. */
+  branchKey?: Buffer;
 }
 
 export interface EdgeDeps {
@@ -49,9 +53,15 @@ export async function startEdge(opts: EdgeOptions, rules: DecisionReader, deps: 
   const address = { host: bound.address, port: bound.port };
   // The Via the edge writes must be an address the upstream can answer to, not 0.0.0.0.
   const self = isUnspecified(address.host) ? { host: await localAddressToward(upstream), port: address.port } : address;
-  const ctx: EdgeContext = { rules, self, upstream, reject: opts.reject };
+  const ctx: EdgeContext = { rules, self, upstream, reject: opts.reject, branchKey: opts.branchKey ?? randomBytes(32) };
   const metrics = createEdgeMetrics(deps.registry);
   const logger = deps.logger.child({ component: 'sip-edge' });
+  // A packet that trips a bug can be sent a thousand times a second: one line a second, counted.
+  const failures = new ThrottledLog<{ error: unknown; source: Endpoint }>((failure, suppressed) => {
+    const more = suppressed > 0 ? { suppressed } : {};
+    if (failure === undefined) logger.error(more, 'SIP packet handling failed (more times)');
+    else logger.error({ err: failure.error, source: formatHostPort(failure.source), ...more }, 'SIP packet handling failed');
+  });
   // No callback: Node then tries the send at once without allocating a request, and a failure
   // arrives as the socket's 'error' event below.
   const send = (bytes: Buffer, to: Endpoint) => socket.send(bytes, to.port, ipv6 ? mapped(to.host) : to.host);
@@ -64,7 +74,7 @@ export async function startEdge(opts: EdgeOptions, rules: DecisionReader, deps: 
       outcome = handlePacket(ctx, bytes, source);
     } catch (error) {
       // A bug must not take the process (and the API beside it) down; it is counted and logged.
-      logger.error({ err: error, source: formatHostPort(source) }, 'SIP packet handling failed');
+      failures.add({ error, source });
       outcome = { action: 'drop', reason: 'internal_error' };
     }
     metrics.count(outcome);

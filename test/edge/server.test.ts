@@ -133,3 +133,46 @@ describe('startEdge', () => {
     assert.match(text, /ipwarden_sip_packets_received_total 5/);
   });
 });
+
+describe('startEdge when handling a packet throws', () => {
+  it('logs the failure once, not once a packet, and keeps serving', async () => {
+    const lines: Array<{ msg: string; suppressed?: number }> = [];
+    const logger = pino({ level: 'error' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+    const broken = {
+      trunkEntryFor(): never {
+        throw new Error('index bug');
+      },
+      decideByRealm(): never {
+        throw new Error('index bug');
+      },
+    };
+    const upstream = await udp('127.0.0.1');
+    const caller = await udp('127.0.0.4');
+    const registry = new Registry();
+    const edge = await startEdge(
+      { listen: { host: '127.0.0.1', port: 0 }, upstream: { host: '127.0.0.1', port: upstream.address().port }, reject: DEFAULT_REJECT },
+      broken,
+      { registry, logger },
+    );
+    try {
+      const { port } = caller.address();
+      for (let i = 0; i < 50; i++) {
+        caller.send(
+          `OPTIONS sip:x SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.4:${port};branch=z9hG4bK${i}\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>\r\nCall-ID: ${i}\r\nCSeq: 1 OPTIONS\r\n\r\n`,
+          edge.address.port,
+          '127.0.0.1',
+        );
+      }
+      // Every packet is handled (and counted) before the test looks at the log.
+      for (let waited = 0; waited < 2000 && !/internal_error"\} 50/.test(await registry.metrics()); waited += 20) {
+        await new Promise((done) => setTimeout(done, 20));
+      }
+      assert.match(await registry.metrics(), /ipwarden_sip_packets_dropped_total\{reason="internal_error"\} 50/);
+      assert.deepEqual(lines.map((l) => l.msg), ['SIP packet handling failed']);
+    } finally {
+      await edge.close();
+      upstream.close();
+      caller.close();
+    }
+  });
+});
