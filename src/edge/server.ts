@@ -27,7 +27,7 @@ export interface EdgeOptions {
   /** Answer denials with a status (603 Rejected by ACL by default) or drop them silently. */
   reject: RejectPolicy;
   /** The key of the branch MAC (pipeline.ts); random per process when absent. */
-  branchKey?: Buffer;
+  branchKey?: string;
 }
 
 export interface EdgeDeps {
@@ -53,7 +53,7 @@ export async function startEdge(opts: EdgeOptions, rules: DecisionReader, deps: 
   const address = { host: bound.address, port: bound.port };
   // The Via the edge writes must be an address the upstream can answer to, not 0.0.0.0.
   const self = isUnspecified(address.host) ? { host: await localAddressToward(upstream), port: address.port } : address;
-  const ctx: EdgeContext = { rules, self, upstream, reject: opts.reject, branchKey: opts.branchKey ?? randomBytes(32) };
+  const ctx: EdgeContext = { rules, self, upstream, reject: opts.reject, branchKey: opts.branchKey ?? randomBytes(32).toString('base64url') };
   const metrics = createEdgeMetrics(deps.registry);
   const logger = deps.logger.child({ component: 'sip-edge' });
   // A packet that trips a bug can be sent a thousand times a second: one line a second, counted.

@@ -12,7 +12,7 @@ const CALLER = { host: '198.51.100.7', port: 40000 };
 const rules = new FakeRules()
   .addTrunk('203.0.113.50', 'acct-trunk', 'trunk-1')
   .addRealm('a.example', { accountId: 'acct-a', allow: [CALLER.host] });
-const ctx: EdgeContext = { rules, self: { host: '192.0.2.10', port: 5060 }, upstream: UPSTREAM, reject: DEFAULT_REJECT, branchKey: Buffer.alloc(32, 3) };
+const ctx: EdgeContext = { rules, self: { host: '192.0.2.10', port: 5060 }, upstream: UPSTREAM, reject: DEFAULT_REJECT, branchKey: 'f'.repeat(43) };
 
 const FIRST = [
   'INVITE sip:bob@a.example SIP/2.0',

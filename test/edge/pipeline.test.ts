@@ -9,7 +9,7 @@ const EDGE = { host: '192.0.2.10', port: 5060 };
 const UPSTREAM = { host: '192.0.2.20', port: 5080 };
 const CALLER = { host: '198.51.100.7', port: 40000 };
 const TRUNK = { host: '203.0.113.50', port: 5060 };
-const KEY = Buffer.alloc(32, 1);
+const KEY = 'k'.repeat(43);
 
 function context(rules = defaultRules()): EdgeContext {
   return { rules, self: EDGE, upstream: UPSTREAM, reject: DEFAULT_REJECT, branchKey: KEY };
@@ -355,7 +355,7 @@ describe('issue 20: responses cannot be steered', () => {
     assert.deepEqual(handlePacket(context(), response([ours!, victim]), UPSTREAM), { action: 'drop', reason: 'bad_branch_mac' });
     const samePortOtherHost = sender!.replace('received=198.51.100.7', 'received=198.51.100.8');
     assert.deepEqual(handlePacket(context(), response([ours!, samePortOtherHost]), UPSTREAM), { action: 'drop', reason: 'bad_branch_mac' });
-    const otherKey = { ...context(), branchKey: Buffer.alloc(32, 2) };
+    const otherKey = { ...context(), branchKey: 'j'.repeat(43) };
     assert.deepEqual(handlePacket(otherKey, response([ours!, sender!]), UPSTREAM), { action: 'drop', reason: 'bad_branch_mac' });
     // A guessed branch of the right shape fails too.
     const guessed = ours!.replace(/branch=z9hG4bK-iw-.*/, `branch=z9hG4bK-iw-${'A'.repeat(32)}`);
