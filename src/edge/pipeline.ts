@@ -33,7 +33,7 @@ export interface EdgeContext {
   branchKey: string;
 }
 
-/** A list reason (`not_matched`, `user_agent_mismatch` ...), `unknown_realm`, or `too_many_hops`. */
+/** A list reason (`not_matched`, `user_agent_mismatch` ...), `unknown_realm`, `too_many_hops`, `loop_detected` or `overload`. */
 export type RejectReason = string;
 export type DropReason =
   | 'keepalive'
@@ -65,18 +65,26 @@ const BRANCH_MAC_LENGTH = 16;
 /** A request arriving with more hops left is forwarded with this many (a forged 255 cannot make loops last). */
 const MAX_FORWARDS_CAP = 70;
 
-export function handlePacket(ctx: EdgeContext, bytes: Buffer, source: Endpoint): Outcome {
+/** Seconds a caller is asked to wait in a 503 sent because the edge is overloaded (RFC 3261 §21.5.4). */
+export const OVERLOAD_RETRY_AFTER = 2;
+
+/**
+ * `shedNewCalls`: the edge is behind (its receive queue has stayed non-empty too long), so a new
+ * call (an INVITE outside a dialog) that would be forwarded is answered 503 instead; everything
+ * else, in-dialog requests, ACKs, CANCELs and responses, flows on so calls already set up end well.
+ */
+export function handlePacket(ctx: EdgeContext, bytes: Buffer, source: Endpoint, shedNewCalls = false): Outcome {
   try {
     const message = parseMessage(bytes);
     if (message === null) return { action: 'drop', reason: 'keepalive' };
-    return message.type === 'request' ? handleRequest(ctx, message, source) : relayResponse(ctx, message, source);
+    return message.type === 'request' ? handleRequest(ctx, message, source, shedNewCalls) : relayResponse(ctx, message, source);
   } catch (error) {
     if (error instanceof SipParseError) return { action: 'malformed', detail: error.message };
     throw error;
   }
 }
 
-function handleRequest(ctx: EdgeContext, request: SipRequest, source: Endpoint): Outcome {
+function handleRequest(ctx: EdgeContext, request: SipRequest, source: Endpoint, shedNewCalls: boolean): Outcome {
   requireHeaders(request, ['from', 'to', 'call-id', 'cseq']);
   const senderVia = stampSenderVia(request, source);
   const isAck = request.method === 'ACK';
@@ -97,6 +105,9 @@ function handleRequest(ctx: EdgeContext, request: SipRequest, source: Endpoint):
   // §16.3 step 4: the request has been through this edge already.
   if (carriesOwnVia(ctx, request)) {
     return isAck ? { action: 'drop', reason: 'loop_detected' } : answer(request, 'loop_detected', 482, 'Loop Detected');
+  }
+  if (shedNewCalls && request.method === 'INVITE' && addressParam(header(request.headers, 'to')!, 'tag') === undefined) {
+    return answer(request, 'overload', 503, 'Service Unavailable', [['Retry-After', String(OVERLOAD_RETRY_AFTER)]]);
   }
   const branch = proxyBranch(ctx.branchKey, senderVia, request);
   const forwarded: SipHeader[] = [{ name: 'Via', key: 'via', value: `SIP/2.0/UDP ${formatHostPort(ctx.self)};branch=${branch}` }];
@@ -170,8 +181,9 @@ function reject(ctx: EdgeContext, request: SipRequest, reason: RejectReason): Ou
 }
 
 /** A stateless response, sent where the sender's (stamped) Via says. */
-function answer(request: SipRequest, reason: RejectReason, status: number, text: string): Outcome {
+function answer(request: SipRequest, reason: RejectReason, status: number, text: string, extra: Array<[string, string]> = []): Outcome {
   const response = replyTo(request, status, text);
+  for (const [name, value] of extra) response.headers.splice(-1, 0, { name, key: name.toLowerCase(), value });
   const to = responseTarget(parseVia(header(response.headers, 'via')!));
   return { action: 'reject', reason, reply: { to, bytes: serializeMessage(response) } };
 }

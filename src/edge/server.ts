@@ -11,6 +11,7 @@ import { formatHostPort, type Endpoint } from './endpoint.ts';
 import { createEdgeMetrics } from './metrics.ts';
 import { handlePacket, type EdgeContext, type Outcome } from './pipeline.ts';
 import type { RejectPolicy } from './reply.ts';
+import { QueueDelay } from './queue-delay.ts';
 import { ThrottledLog } from './throttled-log.ts';
 
 // What the CLI needs to turn flags into EdgeOptions, from one module.
@@ -18,6 +19,11 @@ export { parseSipListen, parseSipUpstream, EndpointError, type Endpoint } from '
 export { parseSipReject, DEFAULT_REJECT, type RejectPolicy } from './reply.ts';
 
 const RECV_BUFFER_BYTES = 4 * 1024 * 1024;
+/**
+ * Once datagrams have waited this long, new calls are answered 503: well inside SIP's 500 ms
+ * retransmission timer, so callers do not resend into the backlog and it cannot outlive the burst.
+ */
+const SHED_AFTER_MS = 100;
 
 export interface EdgeOptions {
   /** `--sip udp:HOST:PORT`; port 0 binds an ephemeral port (see the returned address). */
@@ -28,6 +34,8 @@ export interface EdgeOptions {
   reject: RejectPolicy;
   /** The key of the branch MAC (pipeline.ts); random per process when absent. */
   branchKey?: string;
+  /** New calls are answered 503 once the receive queue has been non-empty this long (ms). */
+  shedAfterMs?: number;
 }
 
 export interface EdgeDeps {
@@ -66,12 +74,16 @@ export async function startEdge(opts: EdgeOptions, rules: DecisionReader, deps: 
   // arrives as the socket's 'error' event below.
   const send = (bytes: Buffer, to: Endpoint) => socket.send(bytes, to.port, ipv6 ? mapped(to.host) : to.host);
 
+  const queue = new QueueDelay();
+  const shedAfterMs = opts.shedAfterMs ?? SHED_AFTER_MS;
   socket.on('message', (bytes, rinfo) => {
     metrics.received();
+    const waited = queue.read();
+    metrics.queueDelay(waited);
     const source = { host: unmapped(rinfo.address), port: rinfo.port };
     let outcome: Outcome;
     try {
-      outcome = handlePacket(ctx, bytes, source);
+      outcome = handlePacket(ctx, bytes, source, waited > shedAfterMs);
     } catch (error) {
       // A bug must not take the process (and the API beside it) down; it is counted and logged.
       failures.add({ error, source });
