@@ -197,12 +197,13 @@ function maxForwards(request: SipRequest): number | undefined {
 }
 
 /** Whether any Via names this edge's own address: the request looped back to it. */
+/** Whether a Via below the top is one this edge wrote: its host, and a branch whose MAC holds for the Via under it. */
 function carriesOwnVia(ctx: EdgeContext, request: SipRequest): boolean {
-  const self = formatHostPort(ctx.self);
-  for (const h of request.headers) {
-    if (h.key !== 'via' || !h.value.includes(self)) continue;
-    const via = parseVia(h.value);
-    if (via.host === ctx.self.host && (via.port ?? 5060) === ctx.self.port) return true;
+  const vias = request.headers.filter((h) => h.key === 'via');
+  for (let i = 1; i < vias.length - 1; i++) {
+    if (!vias[i]!.value.includes(BRANCH_PREFIX)) continue;
+    const via = parseVia(vias[i]!.value);
+    if (looksLikeOwnVia(ctx, via) && branchMatches(ctx.branchKey, viaParam(via, 'branch')!, responseTarget(parseVia(vias[i + 1]!.value)))) return true;
   }
   return false;
 }
@@ -244,7 +245,7 @@ function relayResponse(ctx: EdgeContext, response: SipResponse, source: Endpoint
   const first = response.headers.findIndex((h) => h.key === 'via');
   if (first < 0) throw new SipParseError('no Via header');
   const ours = parseVia(response.headers[first]!.value);
-  if (!isOwnVia(ctx, ours)) return { action: 'drop', reason: 'not_our_via' };
+  if (!looksLikeOwnVia(ctx, ours)) return { action: 'drop', reason: 'not_our_via' };
   const headers = response.headers.filter((_, i) => i !== first);
   const next = header(headers, 'via');
   if (next === undefined) return { action: 'drop', reason: 'no_next_via' };
@@ -266,10 +267,10 @@ function branchMatches(key: string, branch: string, nextHop: Endpoint): boolean 
   return difference === 0;
 }
 
-function isOwnVia(ctx: EdgeContext, via: Via): boolean {
-  return (
-    via.host === ctx.self.host &&
-    (via.port ?? 5060) === ctx.self.port &&
-    (viaParam(via, 'branch') ?? '').startsWith(BRANCH_PREFIX)
-  );
+/**
+ * The edge's host and branch prefix, whatever the port: each SIP worker writes its own port, and
+ * a UAS may answer the port the call began on (sipp does); the branch MAC says the rest.
+ */
+function looksLikeOwnVia(ctx: EdgeContext, via: Via): boolean {
+  return via.host === ctx.self.host && (viaParam(via, 'branch') ?? '').startsWith(BRANCH_PREFIX);
 }

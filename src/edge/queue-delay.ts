@@ -1,8 +1,9 @@
 // How long datagrams have been waiting in a socket's receive queue, without kernel timestamps:
 // libuv reads at most 32 datagrams from a readable socket per turn of the event loop, so a turn
-// that brings fewer has emptied the queue. From the first read after such a turn, the time
-// since then is how long the queue has stayed non-empty: near zero while the edge keeps up, and
-// growing, under a backlog, as the wait of the datagram being read.
+// that brings fewer has emptied the queue. While every turn brings a full batch, the time since
+// the first of them is how long the queue has stayed non-empty, and what the datagram being read
+// has waited at most. A single slow turn (the process descheduled a moment) counts as nothing:
+// only a backlog that outlives a turn does.
 
 /** libuv's uv__udp_recvmsg reads this many datagrams per readiness event before it yields. */
 const READS_PER_TURN = 32;
@@ -33,6 +34,6 @@ export class QueueDelay {
       this.clock.afterTurn(this.endTurn);
       if (this.drained) this.backlogSince = now;
     }
-    return now - this.backlogSince;
+    return this.drained ? 0 : now - this.backlogSince;
   }
 }

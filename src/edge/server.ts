@@ -36,6 +36,8 @@ export interface EdgeOptions {
   branchKey?: string;
   /** New calls are answered 503 once the receive queue has been non-empty this long (ms). */
   shedAfterMs?: number;
+  /** Relay to the upstream from a socket of this process's own (SIP workers share `listen`). */
+  ownUpstreamSocket?: boolean;
 }
 
 export interface EdgeDeps {
@@ -54,13 +56,21 @@ export async function startEdge(opts: EdgeOptions, rules: DecisionReader, deps: 
   const ipv6 = isIP(listenHost) === 6;
   // An IPv4 socket cannot send to the ::1 a name may resolve to; an IPv6 one reaches both.
   const upstream = { host: await resolve(opts.upstream.host, ipv6 ? undefined : 4), port: opts.upstream.port };
-  // A large receive buffer rides out bursts (the kernel caps it at net.core.rmem_max).
-  const socket = createSocket({ type: ipv6 ? 'udp6' : 'udp4', recvBufferSize: RECV_BUFFER_BYTES });
-  await bind(socket, listenHost, opts.listen.port);
+  const open = async (port: number, exclusive: boolean) => {
+    // A large receive buffer rides out bursts (the kernel caps it at net.core.rmem_max).
+    const socket = createSocket({ type: ipv6 ? 'udp6' : 'udp4', recvBufferSize: RECV_BUFFER_BYTES });
+    await bind(socket, listenHost, port, exclusive);
+    return socket;
+  };
+  const socket = await open(opts.listen.port, false);
   const bound = socket.address();
   const address = { host: bound.address, port: bound.port };
+  // Workers share `socket`; each relays upstream from a socket of its own, so that all the
+  // responses of a transaction come back to the one process that relays them, in their order.
+  const toUpstream = opts.ownUpstreamSocket ? await open(0, true) : socket;
+  const viaPort = toUpstream.address().port;
   // The Via the edge writes must be an address the upstream can answer to, not 0.0.0.0.
-  const self = isUnspecified(address.host) ? { host: await localAddressToward(upstream), port: address.port } : address;
+  const self = { host: isUnspecified(address.host) ? await localAddressToward(upstream) : address.host, port: viaPort };
   const ctx: EdgeContext = { rules, self, upstream, reject: opts.reject, branchKey: opts.branchKey ?? randomBytes(32).toString('base64url') };
   const metrics = createEdgeMetrics(deps.registry);
   const logger = deps.logger.child({ component: 'sip-edge' });
@@ -72,39 +82,48 @@ export async function startEdge(opts: EdgeOptions, rules: DecisionReader, deps: 
   });
   // No callback: Node then tries the send at once without allocating a request, and a failure
   // arrives as the socket's 'error' event below.
-  const send = (bytes: Buffer, to: Endpoint) => socket.send(bytes, to.port, ipv6 ? mapped(to.host) : to.host);
-
-  const queue = new QueueDelay();
+  const send = (from: Socket, bytes: Buffer, to: Endpoint) => from.send(bytes, to.port, ipv6 ? mapped(to.host) : to.host);
   const shedAfterMs = opts.shedAfterMs ?? SHED_AFTER_MS;
-  socket.on('message', (bytes, rinfo) => {
-    metrics.received();
-    const waited = queue.read();
-    metrics.queueDelay(waited);
-    const source = { host: unmapped(rinfo.address), port: rinfo.port };
-    let outcome: Outcome;
-    try {
-      outcome = handlePacket(ctx, bytes, source, waited > shedAfterMs);
-    } catch (error) {
-      // A bug must not take the process (and the API beside it) down; it is counted and logged.
-      failures.add({ error, source });
-      outcome = { action: 'drop', reason: 'internal_error' };
-    }
-    metrics.count(outcome);
-    if (outcome.action === 'forward') send(outcome.bytes, outcome.to);
-    else if (outcome.action === 'reject' && outcome.reply) send(outcome.reply.bytes, outcome.reply.to);
-    else if (outcome.action === 'malformed') logger.debug({ source: formatHostPort(source), detail: outcome.detail }, 'malformed SIP');
-  });
-  socket.on('error', (error) => {
-    metrics.socketError();
-    logger.warn({ err: error }, 'SIP socket error');
-  });
+
+  const receive = (on: Socket) => {
+    const queue = new QueueDelay();
+    on.on('message', (bytes, rinfo) => {
+      metrics.received();
+      const waited = queue.read();
+      metrics.queueDelay(waited);
+      const source = { host: unmapped(rinfo.address), port: rinfo.port };
+      let outcome: Outcome;
+      try {
+        outcome = handlePacket(ctx, bytes, source, waited > shedAfterMs);
+      } catch (error) {
+        // A bug must not take the process (and the API beside it) down; it is counted and logged.
+        failures.add({ error, source });
+        outcome = { action: 'drop', reason: 'internal_error' };
+      }
+      metrics.count(outcome);
+      // Callers hear the edge from the address they sent to; the upstream from the Via's.
+      if (outcome.action === 'forward') send(outcome.direction === 'request' ? toUpstream : socket, outcome.bytes, outcome.to);
+      else if (outcome.action === 'reject' && outcome.reply) send(socket, outcome.reply.bytes, outcome.reply.to);
+      else if (outcome.action === 'malformed') logger.debug({ source: formatHostPort(source), detail: outcome.detail }, 'malformed SIP');
+    });
+    on.on('error', (error) => {
+      metrics.socketError();
+      logger.warn({ err: error }, 'SIP socket error');
+    });
+  };
+  receive(socket);
+  if (toUpstream !== socket) receive(toUpstream);
   logger.info(
     { listen: formatHostPort(address), via: formatHostPort(self), upstream: formatHostPort(upstream), reject: opts.reject.mode },
     'SIP edge listening',
   );
+  const close = (s: Socket) => new Promise<void>((done) => s.close(() => done()));
   return {
     address,
-    close: () => new Promise<void>((done) => socket.close(() => done())),
+    close: async () => {
+      await close(socket);
+      if (toUpstream !== socket) await close(toUpstream);
+    },
   };
 }
 
@@ -112,10 +131,11 @@ async function resolve(host: string, family?: 4 | 6): Promise<string> {
   return isIP(host) ? host : (await lookup(host, { family })).address;
 }
 
-function bind(socket: Socket, host: string, port: number): Promise<void> {
+/** `exclusive`: in a cluster worker, a socket of this process's own instead of the shared one. */
+function bind(socket: Socket, host: string, port: number, exclusive: boolean): Promise<void> {
   return new Promise((done, fail) => {
     socket.once('error', fail);
-    socket.bind(port, host, () => {
+    socket.bind({ port, address: host, exclusive }, () => {
       socket.off('error', fail);
       done();
     });

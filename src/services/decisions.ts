@@ -61,6 +61,11 @@ export class Decisions implements DecisionReader {
   private timer: NodeJS.Timeout | null = null;
   private lastRebuildMs = 0;
   private current = false;
+  /**
+   * Awaited after each catch-up that applied changes, with the last change id: other copies of
+   * the index (the SIP workers') apply it too before the write that caused it is answered.
+   */
+  onApplied: ((lastChangeId: number) => Promise<void>) | null = null;
   /** Called after every decision with its kind, result and duration in ms (metrics). */
   onDecision: ((kind: 'access_list' | 'realm' | 'trunk', result: string, ms: number) => void) | null = null;
 
@@ -134,6 +139,7 @@ export class Decisions implements DecisionReader {
     this.lastChangeId = changes[changes.length - 1]!.id;
     this.lastRebuildMs = performance.now() - started;
     this.current = true;
+    await this.onApplied?.(this.lastChangeId);
   }
 
   /** Polls the change feed every `ms` until `stop()`; failures mark the index as not current. */

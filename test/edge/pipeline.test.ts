@@ -314,21 +314,23 @@ describe('issue 20: what the edge refuses to relay', () => {
     }
   });
 
-  it("a request that already carries the edge's own Via is a loop: 482, and an ACK is dropped", () => {
-    const looped = request({
-      via: [`SIP/2.0/UDP ${CALLER.host}:${CALLER.port};branch=z9hG4bKcaller1;rport`, `SIP/2.0/UDP ${EDGE.host}:${EDGE.port};branch=z9hG4bK-iw-x`],
-    });
-    const loop = replied(handlePacket(context(), looped, CALLER));
+  it("a request that comes back carrying a Via the edge wrote is a loop: 482, and an ACK is dropped", () => {
+    // The upstream sends the edge's own request back to it, as a proxy does: its Via on top.
+    const loopBack = (method: string, cseq: string, to?: string) => {
+      const sent = forwarded(handlePacket(context(), request({ method, cseq, ...(to ? { to } : {}) }), CALLER));
+      const vias = values(sent, 'via');
+      return request({ method, cseq, ...(to ? { to } : {}), via: [`SIP/2.0/UDP ${UPSTREAM.host}:${UPSTREAM.port};branch=z9hG4bKup`, ...vias] });
+    };
+    const loop = replied(handlePacket(context(), loopBack('INVITE', '1 INVITE'), CALLER));
     assert.equal(loop.reason, 'loop_detected');
     assert.equal(loop.message.type === 'response' && `${loop.message.status} ${loop.message.reason}`, '482 Loop Detected');
-    const ackVia = [`SIP/2.0/UDP ${EDGE.host}:${EDGE.port};branch=z9hG4bK-iw-y`];
-    assert.deepEqual(handlePacket(context(), request({ method: 'ACK', via: ackVia, to: '<sip:bob@a.example>;tag=u' }), CALLER), {
-      action: 'drop',
-      reason: 'loop_detected',
-    });
-    // Another port of the same host is another hop, not this edge.
-    const other = request({ via: [`SIP/2.0/UDP ${CALLER.host}:${CALLER.port};branch=z9hG4bKc;rport`, `SIP/2.0/UDP ${EDGE.host}:5070;branch=z9hG4bKo`] });
-    assert.equal(handlePacket(context(), other, CALLER).action, 'forward');
+    assert.deepEqual(handlePacket(context(), loopBack('ACK', '1 ACK', '<sip:bob@a.example>;tag=u'), CALLER), { action: 'drop', reason: 'loop_detected' });
+    // Whichever port wrote it (each SIP worker has its own), the branch MAC says it is ours.
+    const otherWorker = { ...context(), self: { ...EDGE, port: 5099 } };
+    assert.equal(replied(handlePacket(otherWorker, loopBack('INVITE', '1 INVITE'), CALLER)).reason, 'loop_detected');
+    // A Via of the edge's shape that the edge did not write is no loop: another edge, or a forgery.
+    const lookalike = request({ via: [`SIP/2.0/UDP ${CALLER.host}:${CALLER.port};branch=z9hG4bKc;rport`, `SIP/2.0/UDP ${EDGE.host}:${EDGE.port};branch=z9hG4bK-iw-${'x'.repeat(32)}`, 'SIP/2.0/UDP 198.51.100.1;branch=z9hG4bKz'] });
+    assert.equal(handlePacket(context(), lookalike, CALLER).action, 'forward');
   });
 });
 
@@ -360,6 +362,13 @@ describe('issue 20: responses cannot be steered', () => {
     // A guessed branch of the right shape fails too.
     const guessed = ours!.replace(/branch=z9hG4bK-iw-.*/, `branch=z9hG4bK-iw-${'A'.repeat(32)}`);
     assert.deepEqual(handlePacket(context(), response([guessed, sender!]), UPSTREAM), { action: 'drop', reason: 'bad_branch_mac' });
+  });
+
+  it("is relayed by whichever SIP worker it reaches: the port in the edge's Via may be another worker's", () => {
+    const otherWorker = { ...context(), self: { ...EDGE, port: 5099 } };
+    assert.equal(handlePacket(otherWorker, response(forwardedVias()), UPSTREAM).action, 'forward');
+    const otherHost = { ...context(), self: { ...EDGE, host: '192.0.2.11' } };
+    assert.deepEqual(handlePacket(otherHost, response(forwardedVias()), UPSTREAM), { action: 'drop', reason: 'not_our_via' });
   });
 
   it('a retransmission and the CANCEL of an INVITE get the same MACed branch', () => {
