@@ -20,6 +20,8 @@ export function kamailioMissing(): string | null {
 
 export interface RunningKamailio {
   address: Endpoint;
+  /** Kamailio's main process (its workers are its children). */
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -70,6 +72,7 @@ request_route {
   }
   return {
     address: opts.listen,
+    pid: child.pid!,
     async stop() {
       child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), 3000);

@@ -26,6 +26,8 @@ export interface EdgeCluster {
   metrics(): Promise<object[][]>;
   /** Workers listening now. */
   live(): number;
+  /** Their process ids (the SIP bench charges them with their CPU time). */
+  pids(): number[];
   /** Workers replaced after dying, so far. */
   restarts(): number;
   close(): Promise<void>;
@@ -139,6 +141,7 @@ export async function startEdgeCluster(opts: EdgeClusterOptions): Promise<EdgeCl
       );
     },
     live: () => live.size,
+    pids: () => [...live].map((worker) => worker.process.pid!),
     restarts: () => restarts,
     async close() {
       closing = true;
