@@ -58,7 +58,16 @@ request_route {
 }
 `,
   );
-  const child = spawn('kamailio', ['-f', config, '-D', '-E', '-Y', opts.dir], { stdio: ['ignore', 'ignore', 'pipe'] });
+  return runKamailio({ dir: opts.dir, config, listen: opts.listen, mode: ['-D'] });
+}
+
+/**
+ * Runs Kamailio on a config file until it answers OPTIONS on `listen`. `mode` is its start-up
+ * mode: `-D` runs one process (no forking: only the first UDP socket is served, no TCP, no
+ * `children`), `-DD` forks its workers and stays in the foreground.
+ */
+export async function runKamailio(opts: { dir: string; config: string; listen: Endpoint; mode: ['-D'] | ['-DD'] }): Promise<RunningKamailio> {
+  const child = spawn('kamailio', ['-f', opts.config, ...opts.mode, '-E', '-Y', opts.dir], { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   child.stderr.on('data', (chunk: Buffer) => (log = (log + chunk.toString()).slice(-4000)));
   const exited = once(child, 'exit');
