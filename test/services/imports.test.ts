@@ -1,11 +1,13 @@
 // api.md §9 migration: Kamailio address files and FreeSWITCH acl.conf lists into ipwarden, by the
 // API's own rules, all or nothing, with a dry run; the imported data exports back the same.
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { SYSTEM_ACTOR } from '../../src/services/actor.ts';
 import { exportFreeswitchAcl, exportKamailioAddress } from '../../src/services/exports.ts';
 import { importFreeswitchAcl, importKamailioAddress, type KamailioMapping } from '../../src/services/imports.ts';
 import { startHarness, type Harness } from '../support/harness.ts';
+import { admin, BASE_URL, schemaUrl, unreachable } from '../support/postgres.ts';
 
 let h: Harness;
 let a: { id: string; token: string; realm: string };
@@ -189,5 +191,35 @@ describe('import freeswitch-acl', () => {
 
   test('a file that is no acl.conf is a validation error', async () => {
     await assert.rejects(importFreeswitchAcl(h.services.ctx, SYSTEM_ACTOR, '<configuration name="sofia.conf"/>', new Map(), { dryRun: true }), /validation error/);
+  });
+});
+
+const pgUnavailable = await unreachable();
+describe('import kamailio-address on PostgreSQL', { skip: process.env.CI === 'true' ? false : (pgUnavailable ?? false) }, () => {
+  test('one refused record leaves nothing written; the corrected file is written whole and exports back', async () => {
+    assert.equal(pgUnavailable, null, pgUnavailable ?? '');
+    const schema = `t_${randomBytes(6).toString('hex')}`;
+    const pgh = await startHarness({ databaseUrl: schemaUrl(BASE_URL, schema) });
+    try {
+      const create = async (url: string, data: unknown) => (await pgh.request('PUT', url, { token: pgh.master.token, body: { data } })).json().data.id as string;
+      const mine = await create(`/v2/accounts/${pgh.master.id}`, { name: 'Mine', realm: 'mine.test' });
+      const theirs = await create(`/v2/accounts/${pgh.master.id}`, { name: 'Theirs', realm: 'theirs.test' });
+      const myTrunk = await create(`/v2/accounts/${mine}/trunks`, { name: 'PBX' });
+      const theirTrunk = await create(`/v2/accounts/${theirs}/trunks`, { name: 'PBX' });
+      await create(`/v2/accounts/${theirs}/trunks/${theirTrunk}/ip_acls`, { ip_address: '198.51.100.0/24' });
+      const file = `1 203.0.113.9 32 0 ${mine}:${myTrunk}\n1 198.51.100.9 32 0 ${mine}:${myTrunk}\n`;
+      const refused = await importKamailioAddress(pgh.services.ctx, SYSTEM_ACTOR, file, noMapping(), { dryRun: false });
+      assert.equal(refused.applied, false);
+      assert.deepEqual(refused.refused.map((i) => i.source), ['line 2']);
+      const only = `1 198.51.100.0 24 0 ${theirs}:${theirTrunk}\n`;
+      assert.equal(await exportKamailioAddress(pgh.services.ctx, SYSTEM_ACTOR, 1), only);
+      const good = `1 203.0.113.9 32 0 ${mine}:${myTrunk}\n1 203.0.113.64 26 0 ${mine}:${myTrunk}\n`;
+      const applied = await importKamailioAddress(pgh.services.ctx, SYSTEM_ACTOR, good, noMapping(), { dryRun: false });
+      assert.equal(applied.applied, true, JSON.stringify(applied.refused));
+      assert.equal(await exportKamailioAddress(pgh.services.ctx, SYSTEM_ACTOR, 1), good + only);
+    } finally {
+      await pgh.close();
+      await admin((c) => c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`));
+    }
   });
 });
