@@ -30,7 +30,7 @@ export interface KamailioFeedOptions {
 }
 
 /** Writes `text` to `file` so a reader sees the old file or the new one, never a mix. */
-export async function writeAtomically(file: string, text: string): Promise<void> {
+async function writeAtomically(file: string, text: string): Promise<void> {
   const temporary = `${file}.${process.pid}.tmp`;
   const handle = await open(temporary, 'w', 0o644);
   try {

@@ -11,9 +11,9 @@ import { requireSuperduper } from './actor.ts';
 import type { ServiceContext } from './context.ts';
 
 /** The tag a Kamailio route script splits to set X-Account-ID (and X-Trunk-ID). */
-export const kamailioTag = (row: Pick<IpAclRow, 'accountId' | 'trunkId'>) => `${row.accountId}:${row.trunkId}`;
+const kamailioTag = (row: Pick<IpAclRow, 'accountId' | 'trunkId'>) => `${row.accountId}:${row.trunkId}`;
 
-export function kamailioRecordsOf(rows: readonly IpAclRow[], group: number): KamailioAddress[] {
+function kamailioRecordsOf(rows: readonly IpAclRow[], group: number): KamailioAddress[] {
   return rows.flatMap((row) => {
     const parsed = parseCidr(row.ipAddress);
     return parsed.ok ? [{ group, cidr: parsed.cidr, port: 0, tag: kamailioTag(row) }] : [];

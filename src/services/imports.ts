@@ -119,9 +119,18 @@ export async function importKamailioAddress(ctx: ServiceContext, actor: Actor, t
       report.refused.push({ ...item, reason: reasonOf(error) });
     }
   }
+  // Each trunk's blocks, so a record already there (a second run of the same import) is skipped.
+  const present = new Map<string, Set<string>>();
   return allOrNothing(ctx, report, options.dryRun, ready, async (tx, { item, target, parsed }) => {
+    let blocks = present.get(target.trunkId);
+    if (!blocks) present.set(target.trunkId, (blocks = new Set((await tx.listIpAcls({ trunkId: target.trunkId })).map((r) => r.ipAddress))));
+    if (blocks.has(parsed.address.text)) {
+      report.skipped.push({ ...item, reason: 'already an entry of this trunk' });
+      return;
+    }
     try {
       await insertIpAcl(tx, ctx, actor, target.accountId, target.trunkId, parsed);
+      blocks.add(parsed.address.text);
       report.created.push(item);
     } catch (error) {
       report.refused.push({ ...item, reason: reasonOf(error) });

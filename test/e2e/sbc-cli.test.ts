@@ -73,12 +73,14 @@ describe('npx ipwarden import|export', () => {
       [`1 203.0.113.9 32 0 ${account}:${trunks[0]}`, `1 203.0.113.64 26 0 ${account}:${trunks[0]}`, `1 198.51.100.0 24 0 ${account}:${trunks[1]}`, ''].join('\n'),
     );
 
-    // A file ipwarden wrote needs no flags: its tags name the trunks.
+    // A file ipwarden wrote needs no flags (its tags name the trunks), and importing what is
+    // already there again creates nothing.
     const again = join(dir, 'exported.list');
     writeFileSync(again, exported.stdout);
-    const twice = cli('import', 'kamailio-address', again, '--dry-run');
-    assert.equal(twice.status, 0);
-    assert.match(twice.stdout, new RegExp(`^would create 3:\n {2}line 1: 203\.0\.113\.9 → ${account}:${trunks[0]}`));
+    const twice = cli('import', 'kamailio-address', again);
+    assert.equal(twice.status, 0, twice.stdout);
+    assert.match(twice.stdout, new RegExp(`^created 0\nskipped 3:\n {2}line 1: 203\.0\.113\.9 → ${account}:${trunks[0]}: already an entry of this trunk`));
+    assert.equal(cli('export', 'kamailio-address').stdout, exported.stdout);
   });
 
   test('export freeswitch-acl prints acl.conf; import freeswitch-acl --list NAME=ACCOUNT sets the access list', () => {
