@@ -45,7 +45,7 @@ function nodesMatching(cidrs: readonly Cidr[], inside: Verdict): NetworkNode[] {
       coversMapped = true;
     } else {
       nodes.set(formatCidr(cidr), inside);
-      if (cidr.prefix <= 96 && covers(cidr)) coversMapped = true;
+      if (covers(cidr)) coversMapped = true;
     }
   }
   // ipwarden matches `::ffff:a.b.c.d` as IPv4, never by an IPv6 block: a longer node of the
@@ -54,17 +54,11 @@ function nodesMatching(cidrs: readonly Cidr[], inside: Verdict): NetworkNode[] {
   return [...nodes].map(([cidr, type]) => ({ type, cidr }));
 }
 
-/** Does an IPv6 block of ≤ 96 bits hold `::ffff:0:0/96`? */
-function covers(cidr: Cidr): boolean {
-  const words = (cidr.network as { words: readonly number[] }).words;
-  const mapped = [0, 0, 0xffff, 0];
-  for (let bit = 0; bit < cidr.prefix; bit++) {
-    const w = bit >>> 5;
-    const mask = 1 << (31 - (bit & 31));
-    if (((words[w]! & mask) !== 0) !== ((mapped[w]! & mask) !== 0)) return false;
-  }
-  return true;
-}
+/** `::ffff:0:0/96` as an IPv6 block (parseCidr would read it as IPv4's 0.0.0.0/0). */
+const MAPPED: Cidr = { network: { family: 6, words: [0, 0, 0xffff, 0] }, prefix: 96 };
+
+/** Does an IPv6 block hold every IPv4-mapped address? */
+const covers = (cidr: Cidr) => cidr.prefix <= MAPPED.prefix && cidrsOverlap(cidr, MAPPED);
 
 /** One ipwarden access list as a FreeSWITCH network list. */
 export function networkListOf(name: string, list: AccessList): NetworkList {
