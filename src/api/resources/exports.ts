@@ -10,18 +10,19 @@ import { Failure } from '../../services/errors.ts';
 import { exportFreeswitchAcl, exportKamailioAddress } from '../../services/exports.ts';
 import type { ApiDeps, RouteSpec } from '../route.ts';
 
-export const routes: RouteSpec[] = [
-  {
-    method: 'GET',
-    url: '/v2/exports/kamailio/address',
-    summary: "Every active trunk entry in Kamailio's permissions address-file format (superduper)",
-    handler: async ({ reply, actor, deps }) => {
-      const text = await exportKamailioAddress(deps.ctx, actor, deps.ctx.kamailioGroup ?? 1);
-      reply.header('content-type', 'text/plain; charset=utf-8');
-      return text;
-    },
+const kamailioAddress: RouteSpec = {
+  method: 'GET',
+  url: '/v2/exports/kamailio/address',
+  summary: "Every active trunk entry in Kamailio's permissions address-file format (superduper)",
+  contentType: 'text/plain; charset=utf-8',
+  handler: async ({ reply, actor, deps }) => {
+    const text = await exportKamailioAddress(deps.ctx, actor, deps.ctx.kamailioGroup ?? 1);
+    reply.header('content-type', kamailioAddress.contentType);
+    return text;
   },
-];
+};
+
+export const routes: RouteSpec[] = [kamailioAddress];
 
 /** The password of `Authorization: Basic …` (mod_xml_curl's gateway-credentials `user:API_KEY`). */
 function basicPassword(request: FastifyRequest): string | undefined {
