@@ -63,8 +63,8 @@ request_route {
 
 /**
  * Runs Kamailio on a config file until it answers OPTIONS on `listen`. `mode` is its start-up
- * mode: `-D` runs one process (no forking: only the first UDP socket is served, no TCP, no
- * `children`), `-DD` forks its workers and stays in the foreground.
+ * mode: `-D` forks no SIP workers (Kamailio logs "no fork mode": the main process serves the
+ * first UDP socket alone, no TCP, `children` ignored); `-DD` forks them and stays in the foreground.
  */
 export async function runKamailio(opts: { dir: string; config: string; listen: Endpoint; mode: ['-D'] | ['-DD'] }): Promise<RunningKamailio> {
   const child = spawn('kamailio', ['-f', opts.config, ...opts.mode, '-E', '-Y', opts.dir], { stdio: ['ignore', 'ignore', 'pipe'] });
