@@ -49,6 +49,7 @@ export async function startServices(config: Config): Promise<Services> {
     decisions,
     limits: { maxCidrs: config.maxCidrs, maxIpAclsPerTrunk: config.maxIpAclsPerTrunk },
     allowPrivateTrunkIps: config.allowPrivateTrunkIps,
+    kamailioGroup: config.kamailioGroup,
     ...(config.zone === undefined ? {} : { localZone: config.zone }),
   };
   const auth = new Authenticator(ctx, {
@@ -157,6 +158,27 @@ export interface EdgeWorkerSettings {
   branchKey: string;
 }
 
+/** api.md §9: the Kamailio address file follows the active trunk entries. */
+async function startKamailioFeed(config: Config, services: Services, registry: Registry, logger: ReturnType<typeof createLogger>): Promise<{ stop(): void } | null> {
+  if (!config.kamailioAddressFile) {
+    if (config.kamailioRpc) throw new Error('--kamailio-rpc needs --kamailio-address-file PATH (IPWARDEN_KAMAILIO_ADDRESS_FILE)');
+    return null;
+  }
+  const { KamailioFeed } = await import('./sbc/kamailio-feed.ts');
+  const { kamailioRpc } = await import('./sbc/kamailio-rpc.ts');
+  const { kamailioAddressFile } = await import('./services/exports.ts');
+  const feed = new KamailioFeed({
+    file: config.kamailioAddressFile,
+    render: () => kamailioAddressFile(services.ctx.store, config.kamailioGroup),
+    ...(config.kamailioRpc ? { reload: kamailioRpc(config.kamailioRpc) } : {}),
+    registry,
+    logger,
+  });
+  services.ctx.decisions.onTrunksChanged = () => feed.changed();
+  await feed.start();
+  return feed;
+}
+
 /**
  * `ipwarden serve`: index built, edge bound, then the API answers. The HTTP and SIP modules are
  * loaded here only, so the maintenance verbs of the CLI start quickly.
@@ -173,6 +195,7 @@ export async function serve(config: Config): Promise<Server> {
 
   // The edge socket is bound before the API answers (api.md §7).
   const edge = await startEdgeHandle(config, services.ctx.decisions, registry, logger);
+  const kamailio = await startKamailioFeed(config, services, registry, logger);
   const app = await buildApp(services, { corsOrigin: config.corsOrigin, bodyLimit: config.bodyLimit, requestTimeoutMs: config.requestTimeoutMs, registry, logger });
   app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
     reply.header('Content-Type', registry.contentType);
@@ -190,6 +213,7 @@ export async function serve(config: Config): Promise<Server> {
       await app.close();
       if (edge?.kind === 'local') await edge.edge.close();
       else await edge?.workers.close();
+      kamailio?.stop();
       logger.flush();
       await services.close();
     },

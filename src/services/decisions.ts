@@ -68,6 +68,8 @@ export class Decisions implements DecisionReader {
   onApplied: ((lastChangeId: number) => Promise<void>) | null = null;
   /** Called after every decision with its kind, result and duration in ms (metrics). */
   onDecision: ((kind: 'access_list' | 'realm' | 'trunk', result: string, ms: number) => void) | null = null;
+  /** Called after the active trunk entries were re-read (api.md §9: the SBC feeds follow them). */
+  onTrunksChanged: (() => void) | null = null;
 
   constructor(
     private readonly store: Store,
@@ -135,7 +137,10 @@ export class Decisions implements DecisionReader {
         this.lists.delete(id);
       }
     }
-    if (trunks) this.index.setTrunkEntries(trunkEntries(await repo.listActiveIpAcls()));
+    if (trunks) {
+      this.index.setTrunkEntries(trunkEntries(await repo.listActiveIpAcls()));
+      this.onTrunksChanged?.();
+    }
     this.lastChangeId = changes[changes.length - 1]!.id;
     this.lastRebuildMs = performance.now() - started;
     this.current = true;

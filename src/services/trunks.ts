@@ -124,7 +124,8 @@ export async function deleteTrunk(ctx: ServiceContext, actor: Actor, accountId: 
   });
 }
 
-function parseIpAcl(ctx: ServiceContext, actor: Actor, body: Json) {
+/** A new entry's body, validated as a whole (schema and address rules), ready for `insertIpAcl`. */
+export function parseIpAcl(ctx: ServiceContext, actor: Actor, body: Json) {
   const errors = new FieldErrorList();
   let address: { cidr: Cidr; text: string } | null = null;
   if (validate(IpAclSchema, body, errors)) address = parseTrunkAddress(ctx, actor, body.ip_address, errors);
@@ -147,25 +148,31 @@ function withAddress(row: IpAclRow, address: { cidr: Cidr; text: string }): IpAc
 
 export async function createIpAcl(ctx: ServiceContext, actor: Actor, accountId: string, trunkId: string, body: Json): Promise<IpAclRow> {
   await findTrunk(ctx, actor, accountId, trunkId, 'write');
-  const { valid, address } = parseIpAcl(ctx, actor, body);
-  return commit(ctx, async (tx) => {
-    const trunk = await tx.getTrunk(trunkId);
-    if (!trunk || trunk.accountId !== accountId) throw notFound(trunkId);
-    const limit = ctx.limits.maxIpAclsPerTrunk;
-    if ((await tx.countIpAcls(trunkId)) >= limit) {
-      throw invalid({ ip_acls: { maxItems: { message: `a trunk holds at most ${limit} IP ACL entries`, value: limit } } });
-    }
-    const at = secondsTimestamp();
-    const row = withAddress(
-      { id: newUuid(), trunkId, accountId, ipAddress: '', family: 4, rangeLo: '', rangeHi: '', prefix: 0, description: valid.description ?? '', enabled: valid.enabled ?? true, revision: nextRevision(), createdAt: at, updatedAt: at },
-      address,
-    );
-    if (row.enabled && trunk.enabled) await assertNoCapture(tx, row);
-    await tx.insertIpAcl(row);
-    await tx.recordChange('trunks', accountId, at);
-    await recordAudit(tx, actor, { accountId, action: 'create', resource: 'ip_acls', resourceId: row.id, after: presentIpAcl(row) });
-    return row;
-  });
+  const parsed = parseIpAcl(ctx, actor, body);
+  return commit(ctx, (tx) => insertIpAcl(tx, ctx, actor, accountId, trunkId, parsed));
+}
+
+/**
+ * Writes a parsed entry inside the caller's transaction: the trunk's limit and the capture rule
+ * are checked against what the transaction sees (its own earlier inserts included).
+ */
+export async function insertIpAcl(tx: Repository, ctx: ServiceContext, actor: Actor, accountId: string, trunkId: string, { valid, address }: ReturnType<typeof parseIpAcl>): Promise<IpAclRow> {
+  const trunk = await tx.getTrunk(trunkId);
+  if (!trunk || trunk.accountId !== accountId) throw notFound(trunkId);
+  const limit = ctx.limits.maxIpAclsPerTrunk;
+  if ((await tx.countIpAcls(trunkId)) >= limit) {
+    throw invalid({ ip_acls: { maxItems: { message: `a trunk holds at most ${limit} IP ACL entries`, value: limit } } });
+  }
+  const at = secondsTimestamp();
+  const row = withAddress(
+    { id: newUuid(), trunkId, accountId, ipAddress: '', family: 4, rangeLo: '', rangeHi: '', prefix: 0, description: valid.description ?? '', enabled: valid.enabled ?? true, revision: nextRevision(), createdAt: at, updatedAt: at },
+    address,
+  );
+  if (row.enabled && trunk.enabled) await assertNoCapture(tx, row);
+  await tx.insertIpAcl(row);
+  await tx.recordChange('trunks', accountId, at);
+  await recordAudit(tx, actor, { accountId, action: 'create', resource: 'ip_acls', resourceId: row.id, after: presentIpAcl(row) });
+  return row;
 }
 
 export async function listIpAcls(ctx: ServiceContext, actor: Actor, accountId: string, trunkId?: string): Promise<IpAclRow[]> {
