@@ -1,18 +1,25 @@
-// `npm run bench:sip [-- --quick] [--rules index|map] [--no-kamailio] [--kamailio-children N]`
+// `npm run bench:sip [-- --quick] [--rules index|map] [--workers N] [--no-kamailio] [--kamailio-children N]`
 // The SIP edge under sipp at increasing call rates, answered (allowed, to a sipp UAS) and
 // rejected (603) calls, with 10 k and 100 k entries in the rule set, and Kamailio 5.6's
-// permissions module through the same ladder in the same run (api.md §8). Exits 0 once it ran.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+// permissions module through the same ladder in the same run (api.md §8). The edge runs as
+// production runs it: N worker processes on one socket (--workers, default the machine's cores;
+// 0 in this process). Each contender is charged with its own processes' CPU. Exits 0 once it ran.
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { DEFAULT_REJECT } from '../src/edge/reply.ts';
+import { startEdgeCluster } from '../src/edge/cluster.ts';
 import { startEdge } from '../src/edge/server.ts';
 import { sippMissing } from '../test/edge/sipp.ts';
+import { cpuSeconds, processTree } from './sip/cpu.ts';
+import type { BenchWorkerSettings } from './sip/edge-worker.ts';
 import { kamailioMissing, startKamailio } from './sip/kamailio.ts';
-import { climb, type CallKind, type LadderSetup, type StepResult } from './sip/ladder.ts';
+import { climb, type CallKind, type Climb, type LadderSetup, type StepResult } from './sip/ladder.ts';
 import { measurePipeline } from './sip/pipeline.ts';
 import { benchAddresses, BENCH_REALM, RULE_SETS } from './sip/rules.ts';
 
@@ -22,6 +29,7 @@ const { values: args } = parseArgs({
     rules: { type: 'string', default: 'index' },
     'no-kamailio': { type: 'boolean', default: false },
     'kamailio-children': { type: 'string', default: '1' },
+    workers: { type: 'string', default: String(availableParallelism()) },
   },
 });
 
@@ -38,8 +46,8 @@ const KAMAILIO = { host: '127.77.0.30', port: 5060 };
 interface Row {
   entries: number;
   kind: CallKind;
-  ours: StepResult | null;
-  kamailio: StepResult | null | undefined;
+  ours: Climb;
+  kamailio: Climb | undefined;
 }
 
 async function main(): Promise<void> {
@@ -52,9 +60,10 @@ async function main(): Promise<void> {
   }
   const noKamailio = args['no-kamailio'] ? 'skipped (--no-kamailio)' : kamailioMissing();
   const children = Number(args['kamailio-children']);
+  const workers = Number(args.workers);
   console.log(
-    `SIP edge bench${args.quick ? ' (quick)' : ''}: rule set "${args.rules}", ${SECONDS} s per step, ` +
-      `rates ${RATES.join(', ')} calls/s; Kamailio ${noKamailio ?? `5.6 with ${children} UDP worker(s)`}`,
+    `SIP edge bench${args.quick ? ' (quick)' : ''}: rule set "${args.rules}", edge ${workers === 0 ? 'in this process' : `in ${workers} worker process(es)`}, ` +
+      `${SECONDS} s per step, rates ${RATES.join(', ')} calls/s; Kamailio ${noKamailio ?? `5.6 with ${children} UDP worker(s)`}`,
   );
 
   const dir = mkdtempSync(join(tmpdir(), 'ipwarden-bench-sip-'));
@@ -66,18 +75,17 @@ async function main(): Promise<void> {
       const rules = source(addresses);
       console.log(`\n${entries.toLocaleString('en')} entries (rule set built in ${(performance.now() - built).toFixed(0)} ms)`);
       measurePipeline(rules, { allowed: { host: SOURCES.answered, port: 5061 }, denied: { host: SOURCES.rejected, port: 5061 }, uas: UAS, realm: BENCH_REALM });
-      const edge = await startEdge({ listen: EDGE, upstream: UAS, reject: DEFAULT_REJECT }, rules, {
-        registry: new Registry(),
-        logger: pino({ level: 'warn' }),
-      });
+      const edge = await startOurEdge(dir, addresses, workers);
       const kamailio = noKamailio ? null : await startBaseline(dir, addresses, children);
       try {
         for (const kind of KINDS) {
-          const setup = (proxy: typeof UAS): LadderSetup => ({
-            dir, proxy, uas: UAS, sources: SOURCES, realm: BENCH_REALM, rates: RATES, seconds: SECONDS,
+          const setup = (proxy: typeof UAS, cpu: () => number): LadderSetup => ({
+            dir, proxy, uas: UAS, sources: SOURCES, realm: BENCH_REALM, rates: RATES, seconds: SECONDS, cpu,
           });
-          const ours = await climb(setup(edge.address), kind, (step) => report('ipwarden', kind, step));
-          const theirs = kamailio ? await climb(setup(kamailio.address), kind, (step) => report('kamailio', kind, step)) : undefined;
+          const ours = await climb(setup(edge.address, edge.cpu), kind, (step, label) => report('ipwarden', kind, step, label));
+          const theirs = kamailio
+            ? await climb(setup(kamailio.address, () => cpuSeconds(processTree(kamailio.pid))), kind, (step, label) => report('kamailio', kind, step, label))
+            : undefined;
           rows.push({ entries, kind, ours, kamailio: theirs });
         }
       } finally {
@@ -91,6 +99,27 @@ async function main(): Promise<void> {
   printSummary(rows);
 }
 
+/** The edge on the bench's rule set: in worker processes as production runs it, or in this one. */
+async function startOurEdge(dir: string, addresses: readonly string[], workers: number) {
+  if (workers === 0) {
+    const edge = await startEdge({ listen: EDGE, upstream: UAS, reject: DEFAULT_REJECT }, RULE_SETS[args.rules]!(addresses), {
+      registry: new Registry(),
+      logger: pino({ level: 'warn' }),
+    });
+    return { address: edge.address, cpu: () => process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6, close: edge.close };
+  }
+  const addressFile = join(dir, `addresses-${addresses.length}.txt`);
+  writeFileSync(addressFile, addresses.join('\n'));
+  const workerSettings: BenchWorkerSettings = { addressFile, rules: args.rules, listen: EDGE, upstream: UAS, branchKey: randomBytes(32).toString('base64url') };
+  const cluster = await startEdgeCluster({
+    workers,
+    entry: fileURLToPath(new URL('./sip/edge-worker.ts', import.meta.url)),
+    workerSettings,
+    logger: pino({ level: 'warn' }),
+  });
+  return { address: cluster.address, cpu: () => cpuSeconds(cluster.pids()), close: cluster.close };
+}
+
 /** Kamailio, or null (said why) when it does not start: the bench still reports our edge. */
 async function startBaseline(dir: string, addresses: readonly string[], children: number) {
   try {
@@ -101,31 +130,40 @@ async function startBaseline(dir: string, addresses: readonly string[], children
   }
 }
 
-function report(who: string, kind: CallKind, step: StepResult): void {
+function report(who: string, kind: CallKind, step: StepResult, label?: string): void {
   const latency = step.p50Ms === undefined ? '' : `, INVITE→final p50 ${step.p50Ms} ms p99 ${step.p99Ms} ms`;
-  console.log(`  ${who.padEnd(8)} ${kind.padEnd(8)} ${String(step.rate).padStart(5)}/s ${step.ok ? 'ok' : `FAILED (${step.why})`}${latency}`);
+  console.log(
+    `  ${who.padEnd(8)} ${kind.padEnd(8)} ${String(step.rate).padStart(5)}/s ${label ? `(${label}) ` : ''}${step.ok ? 'ok' : `FAILED (${step.why})`}` +
+      `${latency}, ${step.cpuUsPerCall.toFixed(0)} µs CPU a call`,
+  );
 }
 
 function printSummary(rows: Row[]): void {
-  const rate = (step: StepResult | null | undefined) => (step === undefined ? '-' : step === null ? '<' + RATES[0] : String(step.rate));
-  const ms = (step: StepResult | null | undefined) => (step?.p50Ms === undefined ? '-' : `${step.p50Ms}/${step.p99Ms}`);
-  console.log('\nHighest rate with every call on time (calls/s), INVITE→final p50/p99 ms at that rate');
-  console.log(`("<${RATES[0]}": failed the first rung, no ratio; latencies are whole ms as sipp traces them)`);
-  console.log('entries   calls      ipwarden  p50/p99   kamailio  p50/p99   ours/kamailio');
+  const rate = (climb: Climb | undefined) => (climb === undefined ? '-' : climb.best === null ? '<' + RATES[0] : String(climb.best.rate));
+  const recovery = (climb: Climb | undefined) => (climb?.recovery === undefined ? '-' : climb.recovery.ok ? 'ok' : 'FAILED');
+  const at = (climb: Climb | undefined, r: number | undefined) => climb?.steps.find((s) => s.rate === r && s.ok);
+  const cpu = (step: StepResult | undefined) => (step === undefined ? '-' : step.cpuUsPerCall.toFixed(0));
+  const p99 = (step: StepResult | undefined) => (step?.p99Ms === undefined ? '-' : String(step.p99Ms));
+  console.log('\nHighest rate with every call on time (calls/s); the recovery rung runs that rate again right after the rung that failed;');
+  console.log('CPU µs a call and INVITE→final p99 ms at the highest rate both sustain (whole ms, as sipp traces them)');
+  console.log('entries   calls      ipwarden recovery  kamailio recovery  ours/kam  at rate  CPU µs ours/kam  p99 ms ours/kam');
   const behind: string[] = [];
   for (const row of rows) {
     let ratio = '-';
-    if (row.kamailio) {
-      const value = (row.ours?.rate ?? 0) / row.kamailio.rate;
+    const both = row.kamailio?.best && row.ours.best ? Math.min(row.ours.best.rate, row.kamailio.best.rate) : undefined;
+    if (row.kamailio?.best) {
+      const value = (row.ours.best?.rate ?? 0) / row.kamailio.best.rate;
       ratio = `${value.toFixed(2)}×`;
       if (value < 1) behind.push(`${row.entries.toLocaleString('en')} ${row.kind} (${ratio})`);
     }
+    const [ours, theirs] = [at(row.ours, both ?? row.ours.best?.rate), at(row.kamailio, both)];
     console.log(
-      `${row.entries.toLocaleString('en').padEnd(9)} ${row.kind.padEnd(10)} ${rate(row.ours).padStart(8)}  ${ms(row.ours).padEnd(8)}  ` +
-        `${rate(row.kamailio).padStart(8)}  ${ms(row.kamailio).padEnd(8)}  ${ratio}`,
+      `${row.entries.toLocaleString('en').padEnd(9)} ${row.kind.padEnd(10)} ${rate(row.ours).padStart(8)} ${recovery(row.ours).padEnd(8)}  ` +
+        `${rate(row.kamailio).padStart(8)} ${recovery(row.kamailio).padEnd(8)}  ${ratio.padStart(8)}  ${String(both ?? '-').padStart(7)}  ` +
+        `${`${cpu(ours)}/${cpu(theirs)}`.padStart(15)}  ${`${p99(ours)}/${p99(theirs)}`.padStart(15)}`,
     );
   }
-  const topped = rows.some((row) => row.ours?.rate === RATES.at(-1) || row.kamailio?.rate === RATES.at(-1));
+  const topped = rows.some((row) => row.ours.best?.rate === RATES.at(-1) || row.kamailio?.best?.rate === RATES.at(-1));
   if (topped) console.log(`A contender reached the top of the ladder (${RATES.at(-1)}/s): that rate is a floor, not its limit.`);
   if (rows.some((row) => row.kamailio !== undefined)) {
     console.log(behind.length === 0 ? 'At or above Kamailio everywhere.' : `Below Kamailio: ${behind.join(', ')}.`);

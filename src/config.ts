@@ -1,6 +1,8 @@
 // Every setting, from flags and the environment (flags win), validated once at start-up and
 // printable without secrets (api.md §1, §5, §7).
 
+import { availableParallelism } from 'node:os';
+
 export interface Config {
   db: string;
   databaseUrl?: string;
@@ -27,6 +29,12 @@ export interface Config {
   sipRejectCode: number;
   sipRejectReason: string;
   sipUnknownRealm: 'reject' | 'allow';
+  /** Edge worker processes sharing the SIP socket; 0 runs the edge in the API's process. */
+  sipWorkers: number;
+  /** api.md §9: Kamailio's permissions address file, kept current; its group; the RPC that reloads it. */
+  kamailioAddressFile?: string;
+  kamailioGroup: number;
+  kamailioRpc?: string;
 }
 
 /** One setting: its flag (commander's camelCase key), its environment variable, its parser. */
@@ -54,6 +62,10 @@ const oneOf = <T extends string>(name: string, values: readonly T[]) => (text: s
   return text as T;
 };
 const text = (text: string) => text;
+const rpcUrl = (text: string) => {
+  if (!/^(https?:\/\/[^/]+|unix:.+)/.test(text)) throw new Error(`kamailio-rpc must be http://HOST:PORT/PATH or unix:PATH, not '${text}'`);
+  return text;
+};
 
 function setting<K extends keyof Config>(s: Setting<K>): Setting<K> {
   return s;
@@ -81,7 +93,11 @@ export const SETTINGS = [
   setting({ key: 'sipReject', flag: '--sip-reject <mode>', env: 'IPWARDEN_SIP_REJECT', description: 'respond (default) or drop denied requests', parse: oneOf('sip-reject', ['respond', 'drop'] as const), fallback: 'respond' }),
   setting({ key: 'sipRejectCode', flag: '--sip-reject-code <code>', env: 'IPWARDEN_SIP_REJECT_CODE', description: 'SIP status for denied requests', parse: integer('sip-reject-code', 400, 699), fallback: 603 }),
   setting({ key: 'sipRejectReason', flag: '--sip-reject-reason <text>', env: 'IPWARDEN_SIP_REJECT_REASON', description: 'SIP reason phrase for denied requests', parse: text, fallback: 'Rejected by ACL' }),
+  setting({ key: 'sipWorkers', flag: '--sip-workers <n>', env: 'IPWARDEN_SIP_WORKERS', description: 'SIP edge worker processes (0: in the API process)', parse: integer('sip-workers', 0, 256), fallback: availableParallelism() }),
   setting({ key: 'sipUnknownRealm', flag: '--sip-unknown-realm <policy>', env: 'IPWARDEN_SIP_UNKNOWN_REALM', description: 'reject (default) or allow requests for unknown realms', parse: oneOf('sip-unknown-realm', ['reject', 'allow'] as const), fallback: 'reject' }),
+  setting({ key: 'kamailioAddressFile', flag: '--kamailio-address-file <path>', env: 'IPWARDEN_KAMAILIO_ADDRESS_FILE', description: "keep this Kamailio permissions address file current with the active trunk entries", parse: text }),
+  setting({ key: 'kamailioGroup', flag: '--kamailio-group <n>', env: 'IPWARDEN_KAMAILIO_GROUP', description: 'the address group of the exported trunk entries', parse: integer('kamailio-group', 1, 4_294_967_295), fallback: 1 }),
+  setting({ key: 'kamailioRpc', flag: '--kamailio-rpc <url>', env: 'IPWARDEN_KAMAILIO_RPC', description: 'after each rewrite call permissions.addressReload here: http://HOST:PORT/PATH (jsonrpcs) or unix:PATH (ctl)', parse: rpcUrl }),
 ] as const;
 
 /** Resolves every setting: a flag value, else the environment, else the default. */

@@ -20,6 +20,8 @@ export function kamailioMissing(): string | null {
 
 export interface RunningKamailio {
   address: Endpoint;
+  /** Kamailio's main process (its workers are its children). */
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -58,7 +60,16 @@ request_route {
 }
 `,
   );
-  const child = spawn('kamailio', ['-f', config, '-D', '-E', '-Y', opts.dir], { stdio: ['ignore', 'ignore', 'pipe'] });
+  return runKamailio({ dir: opts.dir, config, listen: opts.listen, mode: ['-D'] });
+}
+
+/**
+ * Runs Kamailio on a config file until it answers OPTIONS on `listen`. `mode` is its start-up
+ * mode: `-D` forks no SIP workers (Kamailio logs "no fork mode": the main process serves the
+ * first UDP socket alone, no TCP, `children` ignored); `-DD` forks them and stays in the foreground.
+ */
+export async function runKamailio(opts: { dir: string; config: string; listen: Endpoint; mode: ['-D'] | ['-DD'] }): Promise<RunningKamailio> {
+  const child = spawn('kamailio', ['-f', opts.config, ...opts.mode, '-E', '-Y', opts.dir], { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   child.stderr.on('data', (chunk: Buffer) => (log = (log + chunk.toString()).slice(-4000)));
   const exited = once(child, 'exit');
@@ -70,6 +81,7 @@ request_route {
   }
   return {
     address: opts.listen,
+    pid: child.pid!,
     async stop() {
       child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), 3000);

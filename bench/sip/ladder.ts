@@ -16,6 +16,8 @@ export interface LadderSetup {
   realm: string;
   rates: readonly number[];
   seconds: number;
+  /** CPU seconds the contender's processes have used so far (cpu.ts). */
+  cpu: () => number;
 }
 
 export interface StepResult {
@@ -25,24 +27,42 @@ export interface StepResult {
   why?: string;
   p50Ms?: number;
   p99Ms?: number;
+  /** The contender's CPU over the step, per call. */
+  cpuUsPerCall: number;
+}
+
+export interface Climb {
+  /** The highest rate that passed (its second try counts). */
+  best: StepResult | null;
+  steps: StepResult[];
+  /** The best rate run again right after the rung that overloaded the contender. */
+  recovery?: StepResult;
 }
 
 let nextPort = 30000 + Math.floor(Math.random() * 20000);
 
-export async function climb(setup: LadderSetup, kind: CallKind, onStep: (step: StepResult) => void): Promise<StepResult | null> {
+export async function climb(setup: LadderSetup, kind: CallKind, onStep: (step: StepResult, label?: string) => void): Promise<Climb> {
   // Warm the JIT (and caches) up before anything is measured; the result is not reported.
   await runStep({ ...setup, seconds: 1 }, kind, setup.rates[0]! / 2);
   let best: StepResult | null = null;
+  const steps: StepResult[] = [];
   for (const rate of setup.rates) {
     let step = await runStep(setup, kind, rate);
     // One lost datagram fails a whole step (the scenarios do not retransmit 200s), and this
     // machine is shared: a rate counts as failed only when a second try fails too.
     if (!step.ok) step = await runStep(setup, kind, rate);
     onStep(step);
-    if (!step.ok) break;
+    steps.push(step);
+    if (!step.ok) {
+      // Issue 22: after an overload, the contender must serve what it served before at once.
+      if (best === null) return { best, steps };
+      const recovery = await runStep(setup, kind, best.rate);
+      onStep(recovery, 'recovery');
+      return { best, steps, recovery };
+    }
     best = step;
   }
-  return best;
+  return { best, steps };
 }
 
 async function runStep(setup: LadderSetup, kind: CallKind, rate: number): Promise<StepResult> {
@@ -52,6 +72,7 @@ async function runStep(setup: LadderSetup, kind: CallKind, rate: number): Promis
   // sipp's 64 kB default socket buffers drop datagrams at a few thousand calls/s, whoever proxies.
   // A step that overruns its budget has failed: sipp stops there, and is killed soon after.
   const bounded = ['-timeout', `${Math.ceil(budgetMs / 1000)}s`, '-timeout_error', '-buff_size', String(4 * 1024 * 1024)];
+  const cpuBefore = setup.cpu();
   const uas =
     kind === 'answered'
       ? runSipp(
@@ -73,7 +94,8 @@ async function runStep(setup: LadderSetup, kind: CallKind, rate: number): Promis
   if (uac.killed || uac.code !== 0) why = `sipp UAC exit ${uac.killed ? 'killed' : uac.code}`;
   else if (uasResult && uasResult.code !== 0) why = `sipp UAS exit ${uasResult.killed ? 'killed' : uasResult.code}`;
   else if (uac.ms > budgetMs) why = `took ${(uac.ms / 1000).toFixed(1)} s for ${setup.seconds} s of calls`;
-  return { rate, ok: why === undefined, why, ...latency(dir) };
+  const cpuUsPerCall = ((setup.cpu() - cpuBefore) * 1e6) / calls;
+  return { rate, ok: why === undefined, why, cpuUsPerCall, ...latency(dir) };
 }
 
 /** p50 / p99 of sipp's response-time trace (whole milliseconds, as sipp writes them). */

@@ -22,6 +22,7 @@ import { routes as accessListRoutes } from './resources/access-lists.ts';
 import { routes as auditRoutes } from './resources/audit.ts';
 import { routes as authRoutes } from './resources/auth.ts';
 import { routes as deviceRoutes } from './resources/devices.ts';
+import { routes as exportRoutes, xmlCurlRoutes } from './resources/exports.ts';
 import { routes as ipRoutes } from './resources/ips.ts';
 import { routes as systemRoutes } from './resources/system.ts';
 import { routes as trunkRoutes } from './resources/trunks.ts';
@@ -56,6 +57,7 @@ export const ROUTES: readonly RouteSpec[] = [
   ...trunkRoutes,
   ...auditRoutes,
   ...systemRoutes,
+  ...exportRoutes,
 ];
 
 const METHODS: readonly Method[] = ['GET', 'PUT', 'POST', 'PATCH', 'DELETE'];
@@ -244,6 +246,7 @@ export async function buildApp(deps: ApiDeps, options: AppOptions): Promise<Fast
     app.route({ method: others, url, schema: { hide: true }, handler: async () => fail(methodNotAllowed()) });
   }
 
+  await app.register(xmlCurlRoutes(deps));
   app.get('/v2/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }

@@ -26,5 +26,7 @@ export interface RouteSpec {
   /** The body's `data` schema, for the OpenAPI document. */
   body?: TSchema;
   summary: string;
+  /** What a success is sent as, when it is not JSON (api.md §9: the Kamailio export's text/plain); errors stay JSON. */
+  contentType?: string;
   handler: Handler;
 }

@@ -9,6 +9,9 @@ import { bootstrapAccount } from '../services/accounts.ts';
 import { SYSTEM_ACTOR } from '../services/actor.ts';
 import { Failure } from '../services/errors.ts';
 import * as ips from '../services/ips.ts';
+import { exportFreeswitchAcl, exportKamailioAddress } from '../services/exports.ts';
+import { importFreeswitchAcl, importKamailioAddress } from '../services/imports.ts';
+import { collect, formatReport, kamailioMapping, listMapping } from './migration.ts';
 import { addImportVerbs } from './imports.ts';
 
 function withSettings(command: Command): Command {
@@ -109,6 +112,39 @@ export function program(): Command {
     await withServices(command, async ({ ctx }) => {
       const rows = await ips.importPoolIps(ctx, SYSTEM_ACTOR, readCsv(file));
       console.log(`imported ${rows.length} IPs`);
+    });
+  });
+
+  // api.md §9: what other SBCs load, and migration from their files.
+  const exporting = root.command('export').description('Print what other SBCs load (Kamailio, FreeSWITCH)');
+  withSettings(exporting.command('kamailio-address').description("Every active trunk entry in Kamailio's permissions address-file format")).action(async (_o, command: Command) => {
+    await withServices(command, async ({ ctx }) => void process.stdout.write(await exportKamailioAddress(ctx, SYSTEM_ACTOR, configOf(command).kamailioGroup)));
+  });
+  withSettings(exporting.command('freeswitch-acl').description("FreeSWITCH's acl.conf: one network list per account access list, one of every active trunk entry")).action(async (_o, command: Command) => {
+    await withServices(command, async ({ ctx }) => void process.stdout.write(await exportFreeswitchAcl(ctx, SYSTEM_ACTOR)));
+  });
+  const importing = root.command('import').description('Move SBC files into ipwarden: all or nothing, --dry-run to see what would happen');
+  withSettings(
+    importing.command('kamailio-address').description('Trunk entries from a Kamailio permissions address file').argument('<file>')
+      .option('--dry-run', 'report what would be created and refused; write nothing')
+      .option('--map <GROUP=ACCOUNT_ID:TRUNK_ID>', "a group's records go to this trunk (repeatable)", collect, [])
+      .option('--tag <TAG=ACCOUNT_ID:TRUNK_ID>', "a tag's records go to this trunk, whatever their group (repeatable)", collect, []),
+  ).action(async (file: string, options: { dryRun?: boolean; map: string[]; tag: string[] }, command: Command) => {
+    await withServices(command, async ({ ctx }) => {
+      const report = await importKamailioAddress(ctx, SYSTEM_ACTOR, readFileSync(file, 'utf8'), kamailioMapping(options), { dryRun: options.dryRun === true });
+      console.log(formatReport(report, options.dryRun === true));
+      if (!report.applied && options.dryRun !== true) process.exitCode = 1;
+    });
+  });
+  withSettings(
+    importing.command('freeswitch-acl').description("Account access lists from FreeSWITCH's acl.conf network lists").argument('<file>')
+      .option('--dry-run', 'report what would be created and refused; write nothing')
+      .option('--list <NAME=ACCOUNT_ID>', 'this network list becomes the account\'s access list (repeatable; ipwarden-ACCOUNT_ID lists map themselves)', collect, []),
+  ).action(async (file: string, options: { dryRun?: boolean; list: string[] }, command: Command) => {
+    await withServices(command, async ({ ctx }) => {
+      const report = await importFreeswitchAcl(ctx, SYSTEM_ACTOR, readFileSync(file, 'utf8'), listMapping(options), { dryRun: options.dryRun === true });
+      console.log(formatReport(report, options.dryRun === true));
+      if (!report.applied && options.dryRun !== true) process.exitCode = 1;
     });
   });
   addImportVerbs(root, { withSettings, withServices });

@@ -6,7 +6,7 @@ import type { AccessList } from '../core/acl.ts';
 import { compileUserAgent } from '../core/acl.ts';
 import { parseCidr } from '../core/ip.ts';
 import type { AccountDecision } from '../core/index.ts';
-import type { Json } from '../store/port.ts';
+import type { Json, Repository } from '../store/port.ts';
 import type { Actor } from './actor.ts';
 import { authorize } from './actor.ts';
 import { findAccount } from './accounts.ts';
@@ -88,31 +88,34 @@ export async function setAccessList(ctx: ServiceContext, actor: Actor, owner: Li
     if (!device || device.accountId !== owner.accountId) throw notFound(owner.deviceId);
   }
   const list = body === null ? null : parseAccessList(ctx, body);
-  return commit(ctx, async (tx) => {
-    const at = now();
-    let before: AccessList | null;
-    if (owner.deviceId === undefined) {
-      const account = await tx.getAccount(owner.accountId);
-      if (!account) throw notFound(owner.accountId);
-      before = account.accessList;
-      await tx.updateAccount({ ...account, accessList: list, revision: nextRevision(account.revision), modified: at });
-    } else {
-      const device = await tx.getDevice(owner.deviceId);
-      if (!device || device.accountId !== owner.accountId) throw notFound(owner.deviceId);
-      before = device.accessList;
-      await tx.updateDevice({ ...device, accessList: list, revision: nextRevision(device.revision), modified: at });
-    }
-    await tx.recordChange('account', owner.accountId, at);
-    await recordAudit(tx, actor, {
-      accountId: owner.accountId,
-      action: list === null ? 'delete' : before === null ? 'create' : 'update',
-      resource: 'access_lists',
-      resourceId: owner.deviceId ?? owner.accountId,
-      before: before === null ? null : presentAccessList(before),
-      after: list === null ? null : presentAccessList(list),
-    });
-    return list;
+  return commit(ctx, (tx) => writeAccessList(tx, actor, owner, list));
+}
+
+/** Stores a parsed list (or none) inside the caller's transaction, audited and announced. */
+export async function writeAccessList(tx: Repository, actor: Actor, owner: ListOwner, list: AccessList | null): Promise<AccessList | null> {
+  const at = now();
+  let before: AccessList | null;
+  if (owner.deviceId === undefined) {
+    const account = await tx.getAccount(owner.accountId);
+    if (!account) throw notFound(owner.accountId);
+    before = account.accessList;
+    await tx.updateAccount({ ...account, accessList: list, revision: nextRevision(account.revision), modified: at });
+  } else {
+    const device = await tx.getDevice(owner.deviceId);
+    if (!device || device.accountId !== owner.accountId) throw notFound(owner.deviceId);
+    before = device.accessList;
+    await tx.updateDevice({ ...device, accessList: list, revision: nextRevision(device.revision), modified: at });
+  }
+  await tx.recordChange('account', owner.accountId, at);
+  await recordAudit(tx, actor, {
+    accountId: owner.accountId,
+    action: list === null ? 'delete' : before === null ? 'create' : 'update',
+    resource: 'access_lists',
+    resourceId: owner.deviceId ?? owner.accountId,
+    before: before === null ? null : presentAccessList(before),
+    after: list === null ? null : presentAccessList(list),
   });
+  return list;
 }
 
 /**

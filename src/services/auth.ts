@@ -144,15 +144,21 @@ export class Authenticator {
   /** `PUT /v2/api_auth`: a token acting as an admin of the key's account. */
   async apiAuth(body: unknown, source: string): Promise<Session> {
     const valid = check(ApiAuthSchema, body);
-    const key = `api:${hashToken(valid.api_key)}|${source}`;
+    const account = await this.accountOfApiKey(valid.api_key, source);
+    return this.ctx.store.transaction((tx) => this.issue(tx, account, null, 'cb_api_auth'));
+  }
+
+  /** The account an API key names, throttled as `api_auth` is, without issuing a token. */
+  async accountOfApiKey(apiKey: string, source: string): Promise<AccountRow> {
+    const key = `api:${hashToken(apiKey)}|${source}`;
     await this.guard(key);
-    const account = await this.ctx.store.read.getAccountByApiKey(valid.api_key);
+    const account = await this.ctx.store.read.getAccountByApiKey(apiKey);
     if (!account) {
       await this.throttle.fail(key);
       throw unauthorized();
     }
     await this.throttle.succeed(key);
-    return this.ctx.store.transaction((tx) => this.issue(tx, account, null, 'cb_api_auth'));
+    return account;
   }
 
   /**

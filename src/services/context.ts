@@ -13,6 +13,8 @@ export interface ServiceContext {
   allowPrivateTrunkIps: boolean;
   /** This node's zone: its proxies are listed first (issue 3). */
   localZone?: string;
+  /** api.md §9: the Kamailio address group the trunk entries are exported in (default 1). */
+  kamailioGroup?: number;
 }
 
 export async function commit<T>(ctx: ServiceContext, fn: (tx: Repository) => Promise<T>): Promise<T> {

@@ -79,8 +79,15 @@ export class Decisions implements DecisionReader {
   private readonly builder = new TrunkBuilder();
   /** True while an overlay fold is being built. */
   private folding = false;
+  /**
+   * Awaited after each catch-up that applied changes, with the last change id: other copies of
+   * the index (the SIP workers') apply it too before the write that caused it is answered.
+   */
+  onApplied: ((lastChangeId: number) => Promise<void>) | null = null;
   /** Called after every decision with its kind, result and duration in ms (metrics). */
   onDecision: ((kind: 'access_list' | 'realm' | 'trunk', result: string, ms: number) => void) | null = null;
+  /** Called after the active trunk entries were re-read (api.md §9: the SBC feeds follow them). */
+  onTrunksChanged: (() => void) | null = null;
 
   constructor(
     private readonly store: Store,
@@ -118,6 +125,7 @@ export class Decisions implements DecisionReader {
 
   private async applyChanges(): Promise<void> {
     const repo = this.store.read;
+    const from = this.lastChangeId;
     for (;;) {
       let changes;
       try {
@@ -128,8 +136,9 @@ export class Decisions implements DecisionReader {
       }
       if (changes.length > 0) await this.applyPage(changes);
       this.current = true;
-      if (changes.length < CHANGES_PAGE) return;
+      if (changes.length < CHANGES_PAGE) break;
     }
+    if (this.lastChangeId !== from) await this.onApplied?.(this.lastChangeId);
   }
 
   /** Applies each change as itself: an account recompiled, a trunk block set; a full reload only for `trunks`. */
@@ -163,6 +172,7 @@ export class Decisions implements DecisionReader {
     }
     if (allTrunks) this.index.replaceTrunks(await this.builder.build(trunkEntries(await repo.listActiveIpAcls())));
     else await this.applyBlocks(blocks, pacer);
+    if (allTrunks || blocks.size > 0) this.onTrunksChanged?.();
     this.lastChangeId = changes[changes.length - 1]!.id;
     this.lastRebuildMs = performance.now() - started;
     this.foldOverlayIfLarge();

@@ -156,7 +156,8 @@ function checkIpAcl(ctx: ServiceContext, actor: Actor, body: unknown, errors: Fi
   return address === null ? null : { valid: body, address };
 }
 
-function parseIpAcl(ctx: ServiceContext, actor: Actor, body: Json): ValidIpAcl {
+/** A new entry's body, validated as a whole (schema and address rules), ready for `insertIpAcl`. */
+export function parseIpAcl(ctx: ServiceContext, actor: Actor, body: Json): ValidIpAcl {
   const errors = new FieldErrorList();
   const parsed = checkIpAcl(ctx, actor, body, errors);
   errors.throwIfAny();
@@ -193,18 +194,24 @@ function withAddress(row: IpAclRow, address: { cidr: Cidr; text: string }): IpAc
 export async function createIpAcl(ctx: ServiceContext, actor: Actor, accountId: string, trunkId: string, body: Json): Promise<IpAclRow> {
   await findTrunk(ctx, actor, accountId, trunkId, 'write');
   const parsed = parseIpAcl(ctx, actor, body);
-  return commit(ctx, async (tx) => {
-    const trunk = await tx.getTrunk(trunkId);
-    if (!trunk || trunk.accountId !== accountId) throw notFound(trunkId);
-    await assertRoom(ctx, tx, trunkId, 1);
-    const at = secondsTimestamp();
-    const row = newIpAclRow(trunkId, accountId, parsed, at);
-    if (row.enabled && trunk.enabled) await assertNoCapture(tx, [row]);
-    await tx.insertIpAcl(row);
-    await recordBlockChanges(tx, accountId, [row], at);
-    await recordAudit(tx, actor, { accountId, action: 'create', resource: 'ip_acls', resourceId: row.id, after: presentIpAcl(row) });
-    return row;
-  });
+  return commit(ctx, (tx) => insertIpAcl(tx, ctx, actor, accountId, trunkId, parsed));
+}
+
+/**
+ * Writes a parsed entry inside the caller's transaction: the trunk's limit and the capture rule
+ * are checked against what the transaction sees (its own earlier inserts included).
+ */
+export async function insertIpAcl(tx: Repository, ctx: ServiceContext, actor: Actor, accountId: string, trunkId: string, parsed: ValidIpAcl): Promise<IpAclRow> {
+  const trunk = await tx.getTrunk(trunkId);
+  if (!trunk || trunk.accountId !== accountId) throw notFound(trunkId);
+  await assertRoom(ctx, tx, trunkId, 1);
+  const at = secondsTimestamp();
+  const row = newIpAclRow(trunkId, accountId, parsed, at);
+  if (row.enabled && trunk.enabled) await assertNoCapture(tx, [row]);
+  await tx.insertIpAcl(row);
+  await recordBlockChanges(tx, accountId, [row], at);
+  await recordAudit(tx, actor, { accountId, action: 'create', resource: 'ip_acls', resourceId: row.id, after: presentIpAcl(row) });
+  return row;
 }
 
 /** Entries written between two chances for the event loop (SQLite writes block it). */
