@@ -50,7 +50,8 @@ const STOP_TIMEOUT_MS = 5_000;
 export async function startEdgeCluster(opts: EdgeClusterOptions): Promise<EdgeCluster> {
   const logger = opts.logger.child({ component: 'sip-workers' });
   const replicateTimeoutMs = opts.replicateTimeoutMs ?? 1000;
-  cluster.setupPrimary({ exec: opts.entry, execArgv: ['--import', 'tsx'] });
+  // The entry is TypeScript: load tsx by its path, so a server started from any directory works.
+  cluster.setupPrimary({ exec: opts.entry, execArgv: ['--import', import.meta.resolve('tsx')] });
   const live = new Set<Worker>();
   const caughtUp = new Map<Worker, number>();
   const waiting = new Set<() => void>();
