@@ -27,6 +27,11 @@ export interface Config {
   sipRejectCode: number;
   sipRejectReason: string;
   sipUnknownRealm: 'reject' | 'allow';
+  /** /metrics' own listener (issue 20: not public by default); port 0 picks a free one. */
+  metricsHost: string;
+  metricsPort: number;
+  /** When set, /metrics also answers on the API's port to `Authorization: Bearer <token>`. */
+  metricsToken?: string;
 }
 
 /** One setting: its flag (commander's camelCase key), its environment variable, its parser. */
@@ -82,6 +87,9 @@ export const SETTINGS = [
   setting({ key: 'sipRejectCode', flag: '--sip-reject-code <code>', env: 'IPWARDEN_SIP_REJECT_CODE', description: 'SIP status for denied requests', parse: integer('sip-reject-code', 400, 699), fallback: 603 }),
   setting({ key: 'sipRejectReason', flag: '--sip-reject-reason <text>', env: 'IPWARDEN_SIP_REJECT_REASON', description: 'SIP reason phrase for denied requests', parse: text, fallback: 'Rejected by ACL' }),
   setting({ key: 'sipUnknownRealm', flag: '--sip-unknown-realm <policy>', env: 'IPWARDEN_SIP_UNKNOWN_REALM', description: 'reject (default) or allow requests for unknown realms', parse: oneOf('sip-unknown-realm', ['reject', 'allow'] as const), fallback: 'reject' }),
+  setting({ key: 'metricsHost', flag: '--metrics-host <addr>', env: 'IPWARDEN_METRICS_HOST', description: 'listen address of /metrics (Prometheus)', parse: text, fallback: '127.0.0.1' }),
+  setting({ key: 'metricsPort', flag: '--metrics-port <n>', env: 'IPWARDEN_METRICS_PORT', description: 'port of /metrics (0: any free port)', parse: integer('metrics-port', 0, 65535), fallback: 8001 }),
+  setting({ key: 'metricsToken', flag: '--metrics-token <token>', env: 'IPWARDEN_METRICS_TOKEN', description: "also serve /metrics on the API's port to Authorization: Bearer <token>", parse: text }),
 ] as const;
 
 /** Resolves every setting: a flag value, else the environment, else the default. */
@@ -96,9 +104,10 @@ export function loadConfig(flags: Record<string, unknown>, env: NodeJS.ProcessEn
   return config as unknown as Config;
 }
 
-/** The configuration as it may be printed: a database URL's password hidden. */
+/** The configuration as it may be printed: a database URL's password and the metrics token hidden. */
 export function describeConfig(config: Config): Record<string, unknown> {
   const shown: Record<string, unknown> = { ...config };
+  if (config.metricsToken) shown.metricsToken = '***';
   if (config.databaseUrl) shown.databaseUrl = config.databaseUrl.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
   return shown;
 }

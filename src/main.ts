@@ -1,6 +1,8 @@
 // The composition root: config → store → services → API / edge. Nothing else wires.
 
 import type { FastifyInstance } from 'fastify';
+import type { Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import type { Registry } from 'prom-client';
 import type { Config } from './config.ts';
@@ -101,6 +103,8 @@ export interface Server {
   app: FastifyInstance;
   services: Services;
   edge: RunningEdge | null;
+  /** The listener of /metrics. */
+  metrics: HttpServer;
   close(): Promise<void>;
 }
 
@@ -131,17 +135,27 @@ export async function serve(config: Config): Promise<Server> {
   // The edge socket is bound before the API answers (api.md §7).
   const edge = await startSipEdge(config, services, registry, logger);
   const app = await buildApp(services, { corsOrigin: config.corsOrigin, bodyLimit: config.bodyLimit, requestTimeoutMs: config.requestTimeoutMs, registry, logger });
-  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
-    reply.header('Content-Type', registry.contentType);
-    return registry.metrics();
-  });
-  await app.listen({ port: config.port, host: config.host });
+  const { listenForMetrics, metricsRoute } = await import('./api/metrics-endpoint.ts');
+  if (config.metricsToken) metricsRoute(app, registry, config.metricsToken);
+  const metrics = await listenForMetrics(registry, config.metricsHost, config.metricsPort);
+  const { address, port } = metrics.address() as AddressInfo;
+  logger.info({ address, port }, `metrics listening at http://${address.includes(':') ? `[${address}]` : address}:${port}/metrics`);
+  try {
+    await app.listen({ port: config.port, host: config.host });
+  } catch (error) {
+    metrics.close();
+    await edge?.close();
+    throw error;
+  }
   return {
     app,
     services,
     edge,
+    metrics,
     async close() {
       await app.close();
+      metrics.close();
+      metrics.closeAllConnections();
       await edge?.close();
       logger.flush();
       await services.close();
