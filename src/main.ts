@@ -29,10 +29,13 @@ export interface Services {
   close(): Promise<void>;
 }
 
-/** The store, the decision index built from it, and the services over both. */
-export async function startServices(config: Config): Promise<Services> {
+/** The store, the decision index built from it, and the services over both (`logger`: what the index reports). */
+export async function startServices(config: Config, logger?: pino.Logger): Promise<Services> {
   const store = await openStore(config);
-  const decisions = new Decisions(store, { unknownRealm: config.sipUnknownRealm === 'allow' ? 'allow' : 'deny' });
+  const decisions = new Decisions(store, {
+    unknownRealm: config.sipUnknownRealm === 'allow' ? 'allow' : 'deny',
+    ...(logger ? { onInvalidUserAgent: (problem) => logger.warn(problem, 'a stored user_agent pattern does not compile: its list denies every request') } : {}),
+  });
   // api.md §6: nothing answers before the index is built from the store.
   await decisions.load();
   // PostgreSQL: other nodes' commits are notified; catch up at once (the poll stays as a safety net).
@@ -126,7 +129,7 @@ export async function serve(config: Config): Promise<Server> {
   const { Registry, collectDefaultMetrics } = await import('prom-client');
   const { buildApp } = await import('./api/app.ts');
   const logger = createLogger(config.logLevel);
-  const services = await startServices(config);
+  const services = await startServices(config, logger);
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   await indexMetrics(registry, services);
