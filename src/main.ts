@@ -121,6 +121,9 @@ async function startSipEdge(config: Config, services: Services, registry: Regist
   return startEdge({ listen: parseSipListen(config.sip), upstream: parseSipUpstream(config.sipUpstream), reject }, services.ctx.decisions, { registry, logger });
 }
 
+/** On close, requests in flight get this long to finish before their connections are cut. */
+export const STOP_GRACE_MS = 10_000;
+
 /**
  * `ipwarden serve`: index built, edge bound, then the API answers. The HTTP and SIP modules are
  * loaded here only, so the maintenance verbs of the CLI start quickly.
@@ -156,12 +159,19 @@ export async function serve(config: Config): Promise<Server> {
     edge,
     metrics,
     async close() {
+      // Stops accepting and lets the requests in flight finish, closing each kept-alive
+      // connection as soon as its answer is out; after the grace period, cuts whatever is left.
+      const idle = setInterval(() => app.server.closeIdleConnections(), 100);
+      const cut = setTimeout(() => app.server.closeAllConnections(), STOP_GRACE_MS);
       await app.close();
+      clearInterval(idle);
+      clearTimeout(cut);
       metrics.close();
       metrics.closeAllConnections();
       await edge?.close();
-      logger.flush();
       await services.close();
+      logger.info('ipwarden stopped');
+      logger.flush();
     },
   };
 }
