@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { loadConfig } from '../../src/config.ts';
+import { describeConfig, loadConfig } from '../../src/config.ts';
 import { serve, type Server } from '../../src/main.ts';
 import { bootstrapAccount } from '../../src/services/accounts.ts';
 import { SYSTEM_ACTOR } from '../../src/services/actor.ts';
@@ -66,6 +66,8 @@ test("metrics are not public by default: their own listener on loopback; the API
 });
 
 test("with --metrics-token the API's port serves /metrics to its bearer only (401 otherwise)", async () => {
+  // The token is a secret: the configuration printed at start hides it.
+  assert.equal(describeConfig(loadConfig({ metricsToken: 'scrape-secret-1' }, {})).metricsToken, '***');
   await withServer({ metricsToken: 'scrape-secret-1' }, async (_server, base) => {
     assert.equal((await fetch(`${base}/metrics`)).status, 401);
     assert.equal((await fetch(`${base}/metrics`, { headers: { authorization: 'Bearer wrong' } })).status, 401);
