@@ -206,8 +206,8 @@ export async function buildApp(deps: ApiDeps, options: AppOptions): Promise<Fast
   const allowHeaders = ['Content-Type', 'X-Auth-Token', 'X-Kazoo-Cluster-ID', 'If-Match', 'X-Request-ID', 'Authorization'].join(', ');
 
   // api.md §1 on every response: exactly application/json (Fastify adds a charset to JSON it
-  // serialises itself, not to what a reply serializer returns), the request id, CORS and nosniff. Set before
-  // the route runs; a route answering another type (/metrics) sets its own.
+  // serialises itself, not to what a reply serializer returns), the request id, CORS and
+  // nosniff. Set before the route runs; a route answering another type (/metrics) sets its own.
   app.decorateRequest('series', null);
   app.addHook('onRequest', (request, reply, done) => {
     reply.serializer(serializeJson);

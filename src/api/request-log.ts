@@ -41,8 +41,8 @@ function isTokenKey(url: string, from: number, to: number): boolean {
 
 /**
  * A query-string token is hidden from the log, under any spelling of its key that the query
- * parser decodes to `auth_token` (`auth%5Ftoken=` too). A line without one costs a scan of its
- * query and no allocation.
+ * parser decodes to `auth_token` (`auth%5Ftoken=` too). A query without one costs a scan, and
+ * a decoding only for an escaped key of a length that could spell it.
  */
 function redactUrl(url: string): string {
   const mark = url.indexOf('?');
