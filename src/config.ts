@@ -1,6 +1,8 @@
 // Every setting, from flags and the environment (flags win), validated once at start-up and
 // printable without secrets (api.md §1, §5, §7).
 
+import { availableParallelism } from 'node:os';
+
 export interface Config {
   db: string;
   databaseUrl?: string;
@@ -32,6 +34,8 @@ export interface Config {
   metricsPort: number;
   /** When set, /metrics also answers on the API's port to `Authorization: Bearer <token>`. */
   metricsToken?: string;
+  /** Edge worker processes sharing the SIP socket; 0 runs the edge in the API's process. */
+  sipWorkers: number;
 }
 
 /** One setting: its flag (commander's camelCase key), its environment variable, its parser. */
@@ -86,6 +90,7 @@ export const SETTINGS = [
   setting({ key: 'sipReject', flag: '--sip-reject <mode>', env: 'IPWARDEN_SIP_REJECT', description: 'respond (default) or drop denied requests', parse: oneOf('sip-reject', ['respond', 'drop'] as const), fallback: 'respond' }),
   setting({ key: 'sipRejectCode', flag: '--sip-reject-code <code>', env: 'IPWARDEN_SIP_REJECT_CODE', description: 'SIP status for denied requests', parse: integer('sip-reject-code', 400, 699), fallback: 603 }),
   setting({ key: 'sipRejectReason', flag: '--sip-reject-reason <text>', env: 'IPWARDEN_SIP_REJECT_REASON', description: 'SIP reason phrase for denied requests', parse: text, fallback: 'Rejected by ACL' }),
+  setting({ key: 'sipWorkers', flag: '--sip-workers <n>', env: 'IPWARDEN_SIP_WORKERS', description: 'SIP edge worker processes (0: in the API process)', parse: integer('sip-workers', 0, 256), fallback: availableParallelism() }),
   setting({ key: 'sipUnknownRealm', flag: '--sip-unknown-realm <policy>', env: 'IPWARDEN_SIP_UNKNOWN_REALM', description: 'reject (default) or allow requests for unknown realms', parse: oneOf('sip-unknown-realm', ['reject', 'allow'] as const), fallback: 'reject' }),
   setting({ key: 'metricsHost', flag: '--metrics-host <addr>', env: 'IPWARDEN_METRICS_HOST', description: 'listen address of /metrics (Prometheus)', parse: text, fallback: '127.0.0.1' }),
   setting({ key: 'metricsPort', flag: '--metrics-port <n>', env: 'IPWARDEN_METRICS_PORT', description: 'port of /metrics (0: any free port)', parse: integer('metrics-port', 0, 65535), fallback: 8001 }),

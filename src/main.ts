@@ -3,7 +3,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import pino from 'pino';
+import { fileURLToPath } from 'node:url';
+import pino, { type Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Config } from './config.ts';
 import { batchedDestination } from './log-batch.ts';
@@ -11,6 +12,8 @@ import { Authenticator } from './services/auth.ts';
 import type { ServiceContext } from './services/context.ts';
 import { Decisions, type IndexStats } from './services/decisions.ts';
 import type { Store } from './store/port.ts';
+import type { EdgeCluster } from './edge/cluster.ts';
+import type { Endpoint } from './edge/endpoint.ts';
 import type { RunningEdge } from './edge/server.ts';
 import type { CounterSeries } from './metrics.ts';
 import { openSqliteStore } from './store/sqlite.ts';
@@ -29,8 +32,11 @@ export interface Services {
   close(): Promise<void>;
 }
 
-/** The store, the decision index built from it, and the services over both (`logger`: what the index reports). */
-export async function startServices(config: Config, logger?: pino.Logger): Promise<Services> {
+/**
+ * The store and the decision index built from it, following the store's change feed
+ * (`logger`: where the index reports stored patterns that do not compile).
+ */
+export async function startDecisions(config: Config, logger?: Logger): Promise<{ store: Store; decisions: Decisions }> {
   const store = await openStore(config);
   const decisions = new Decisions(store, {
     unknownRealm: config.sipUnknownRealm === 'allow' ? 'allow' : 'deny',
@@ -40,6 +46,12 @@ export async function startServices(config: Config, logger?: pino.Logger): Promi
   await decisions.load();
   // PostgreSQL: other nodes' commits are notified; catch up at once (the poll stays as a safety net).
   store.onChange?.(() => void decisions.catchUp().catch(() => decisions.markStale()));
+  return { store, decisions };
+}
+
+/** The store, the decision index built from it, and the services over both. */
+export async function startServices(config: Config, logger?: Logger): Promise<Services> {
+  const { store, decisions } = await startDecisions(config, logger);
   const ctx: ServiceContext = {
     store,
     decisions,
@@ -69,10 +81,8 @@ export function createLogger(level: string, destination?: pino.DestinationStream
   return pino(options, destination ?? batchedDestination(1));
 }
 
-async function indexMetrics(registry: Registry, services: Services): Promise<void> {
+async function indexMetrics(registry: Registry, decisions: Decisions): Promise<void> {
   const { Gauge } = await import('prom-client');
-  const { LabelledCounter, LabelledHistogram } = await import('./metrics.ts');
-  const { decisions } = services.ctx;
   // Read at scrape time, so a node cut off from the database shows it at once.
   const gauge = (name: string, help: string, value: (stats: IndexStats) => number) =>
     new Gauge({
@@ -87,6 +97,12 @@ async function indexMetrics(registry: Registry, services: Services): Promise<voi
   gauge('ipwarden_index_trunk_entries', 'Active trunk IP ACL entries in the index', (s) => s.trunkEntries);
   gauge('ipwarden_index_rebuild_seconds', 'Duration of the last index update', (s) => s.lastRebuildMs / 1000);
   gauge('ipwarden_index_current', '1 when the index has caught up with the database', (s) => (s.current ? 1 : 0));
+  await decisionMetrics(registry, decisions);
+}
+
+/** Decisions by kind and result, and their latency: in the API process and in each SIP worker. */
+export async function decisionMetrics(registry: Registry, decisions: Decisions): Promise<void> {
+  const { LabelledCounter, LabelledHistogram } = await import('./metrics.ts');
   // Counted on every decision: the series are plain objects bound once per label set (metrics.ts).
   const results = new LabelledCounter('ipwarden_decisions_total', 'Decisions by kind and result').register(registry);
   const latency = new LabelledHistogram('ipwarden_decision_duration_seconds', 'Time to decide from the in-memory index', [1e-7, 2.5e-7, 5e-7, 1e-6, 2.5e-6, 5e-6, 1e-5, 5e-5, 1e-4, 1e-3]).register(registry);
@@ -105,20 +121,50 @@ async function indexMetrics(registry: Registry, services: Services): Promise<voi
 export interface Server {
   app: FastifyInstance;
   services: Services;
-  edge: RunningEdge | null;
+  /** Where the SIP edge listens (null without --sip). */
+  sipAddress: Endpoint | null;
   /** The listener of /metrics. */
   metrics: HttpServer;
   close(): Promise<void>;
 }
 
-/** api.md §7: the edge reads the same in-memory index as the API (no HTTP hop per packet). */
-async function startSipEdge(config: Config, services: Services, registry: Registry, logger: ReturnType<typeof createLogger>): Promise<RunningEdge | null> {
-  if (!config.sip) return null;
-  if (!config.sipUpstream) throw new Error('--sip needs --sip-upstream HOST:PORT (IPWARDEN_SIP_UPSTREAM)');
+/**
+ * api.md §7: the edge reads an in-memory index (no HTTP hop per packet): the API's own, or with
+ * `branchKey` given, a worker's (edge-worker.ts).
+ */
+export async function startSipEdge(config: Config, decisions: Decisions, registry: Registry, logger: Logger, branchKey?: string): Promise<RunningEdge> {
   const { parseSipListen, parseSipUpstream } = await import('./edge/endpoint.ts');
   const { startEdge } = await import('./edge/server.ts');
   const reject = config.sipReject === 'drop' ? ({ mode: 'drop' } as const) : ({ mode: 'respond', code: config.sipRejectCode, reason: config.sipRejectReason } as const);
-  return startEdge({ listen: parseSipListen(config.sip), upstream: parseSipUpstream(config.sipUpstream), reject }, services.ctx.decisions, { registry, logger });
+  const options = { listen: parseSipListen(config.sip!), upstream: parseSipUpstream(config.sipUpstream!), reject };
+  return startEdge(branchKey === undefined ? options : { ...options, branchKey, ownUpstreamSocket: true }, decisions, { registry, logger });
+}
+
+/** What the API process holds of the edge: the edge itself, or the workers running it. */
+type EdgeHandle = { kind: 'local'; edge: RunningEdge } | { kind: 'workers'; workers: EdgeCluster };
+
+async function startEdgeHandle(config: Config, decisions: Decisions, registry: Registry, logger: Logger): Promise<EdgeHandle | null> {
+  if (!config.sip) return null;
+  if (!config.sipUpstream) throw new Error('--sip needs --sip-upstream HOST:PORT (IPWARDEN_SIP_UPSTREAM)');
+  if (config.sipWorkers === 0) return { kind: 'local', edge: await startSipEdge(config, decisions, registry, logger) };
+  const { startEdgeCluster } = await import('./edge/cluster.ts');
+  const { randomBytes } = await import('node:crypto');
+  // Every worker reads the same socket, so any of them may get a response: one branch key for all.
+  const workerSettings: EdgeWorkerSettings = { config, branchKey: randomBytes(32).toString('base64url') };
+  const entry = fileURLToPath(new URL('./edge-worker.ts', import.meta.url));
+  const workers = await startEdgeCluster({ workers: config.sipWorkers, entry, workerSettings, logger });
+  const { Gauge } = await import('prom-client');
+  new Gauge({ name: 'ipwarden_sip_workers', help: 'SIP edge worker processes listening', registers: [registry], collect() { this.set(workers.live()); } });
+  new Gauge({ name: 'ipwarden_sip_worker_restarts', help: 'SIP edge workers replaced after dying', registers: [registry], collect() { this.set(workers.restarts()); } });
+  // A write is answered once every worker enforces it (the workers' next packet sees it).
+  decisions.onApplied = (changeId) => workers.replicate(changeId);
+  return { kind: 'workers', workers };
+}
+
+/** What a SIP worker is started with (IPWARDEN_EDGE_WORKER). */
+export interface EdgeWorkerSettings {
+  config: Config;
+  branchKey: string;
 }
 
 /** On close, requests in flight get this long to finish before their connections are cut. */
@@ -135,28 +181,38 @@ export async function serve(config: Config): Promise<Server> {
   const services = await startServices(config, logger);
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  await indexMetrics(registry, services);
+  await indexMetrics(registry, services.ctx.decisions);
   services.ctx.decisions.startPolling(config.pollMs);
 
   // The edge socket is bound before the API answers (api.md §7).
-  const edge = await startSipEdge(config, services, registry, logger);
+  const edge = await startEdgeHandle(config, services.ctx.decisions, registry, logger);
   const app = await buildApp(services, { corsOrigin: config.corsOrigin, bodyLimit: config.bodyLimit, requestTimeoutMs: config.requestTimeoutMs, registry, logger });
+  const scrape = async () => {
+    if (edge?.kind !== 'workers') return registry.metrics();
+    const { AggregatorRegistry } = await import('prom-client');
+    const all = [await registry.getMetricsAsJSON(), ...(await edge.workers.metrics())];
+    return AggregatorRegistry.aggregate(all).metrics();
+  };
   const { listenForMetrics, metricsRoute } = await import('./api/metrics-endpoint.ts');
-  if (config.metricsToken) metricsRoute(app, registry, config.metricsToken);
-  const metrics = await listenForMetrics(registry, config.metricsHost, config.metricsPort);
+  if (config.metricsToken) metricsRoute(app, scrape, registry.contentType, config.metricsToken);
+  const metrics = await listenForMetrics(scrape, registry.contentType, config.metricsHost, config.metricsPort);
   const { address, port } = metrics.address() as AddressInfo;
   logger.info({ address, port }, `metrics listening at http://${address.includes(':') ? `[${address}]` : address}:${port}/metrics`);
+  const closeEdge = async () => {
+    if (edge?.kind === 'local') await edge.edge.close();
+    else await edge?.workers.close();
+  };
   try {
     await app.listen({ port: config.port, host: config.host });
   } catch (error) {
     metrics.close();
-    await edge?.close();
+    await closeEdge();
     throw error;
   }
   return {
     app,
     services,
-    edge,
+    sipAddress: edge === null ? null : edge.kind === 'local' ? edge.edge.address : edge.workers.address,
     metrics,
     async close() {
       // Stops accepting and lets the requests in flight finish, closing each kept-alive
@@ -168,7 +224,7 @@ export async function serve(config: Config): Promise<Server> {
       clearTimeout(cut);
       metrics.close();
       metrics.closeAllConnections();
-      await edge?.close();
+      await closeEdge();
       await services.close();
       logger.info('ipwarden stopped');
       logger.flush();

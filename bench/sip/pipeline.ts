@@ -1,6 +1,7 @@
 // The edge's own work per packet, without sockets: handlePacket on the three messages a call
 // brings most (an INVITE relayed upstream, a response relayed back, an INVITE answered 603), over
 // the bench's rule set. What the ladder adds on top is the kernel's UDP send and receive.
+import { randomBytes } from 'node:crypto';
 import { handlePacket, type EdgeContext } from '../../src/edge/pipeline.ts';
 import { DEFAULT_REJECT } from '../../src/edge/reply.ts';
 import type { DecisionReader } from '../../src/services/decision-types.ts';
@@ -28,11 +29,12 @@ function invite(from: Endpoint, edge: Endpoint, realm: string): Buffer {
   return Buffer.from(`${head.join('\r\n')}\r\n\r\n`, 'latin1');
 }
 
-function ok(from: Endpoint, edge: Endpoint, uas: Endpoint, realm: string): Buffer {
+/** The UAS's answer to `relayed` (the INVITE as the edge sent it on): its Vias copied. */
+function ok(relayed: Buffer, from: Endpoint, edge: Endpoint, uas: Endpoint, realm: string): Buffer {
+  const vias = relayed.toString('latin1').split('\r\n').filter((line) => line.startsWith('Via: '));
   const head = [
     'SIP/2.0 200 OK',
-    `Via: SIP/2.0/UDP ${edge.host}:${edge.port};branch=z9hG4bK-iw-abcdefghijklmnop`,
-    `Via: SIP/2.0/UDP ${from.host}:${from.port};branch=z9hG4bK-1234-1-0;received=${from.host}`,
+    ...vias,
     `From: sipp <sip:sipp@${realm}:${from.port}>;tag=1234SIPpTag001`,
     `To: service <sip:service@${realm}:${edge.port}>;tag=5678SIPpTag011`,
     `Call-ID: 1-1234@${from.host}`,
@@ -46,10 +48,12 @@ function ok(from: Endpoint, edge: Endpoint, uas: Endpoint, realm: string): Buffe
 /** Prints µs per packet (medians of ROUNDS) for each kind; throws if a packet is not handled as meant. */
 export function measurePipeline(rules: DecisionReader, setup: { allowed: Endpoint; denied: Endpoint; uas: Endpoint; realm: string }): void {
   const edge = { host: '127.77.0.20', port: 5070 };
-  const ctx: EdgeContext = { rules, self: edge, upstream: setup.uas, reject: DEFAULT_REJECT };
+  const ctx: EdgeContext = { rules, self: edge, upstream: setup.uas, reject: DEFAULT_REJECT, branchKey: randomBytes(32).toString('base64url') };
+  const relayed = handlePacket(ctx, invite(setup.allowed, edge, setup.realm), setup.allowed);
+  if (relayed.action !== 'forward') throw new Error(`INVITE relayed: ${JSON.stringify(relayed)}`);
   const cases: { name: string; bytes: Buffer; source: Endpoint; action: string }[] = [
     { name: 'INVITE relayed', bytes: invite(setup.allowed, edge, setup.realm), source: setup.allowed, action: 'forward' },
-    { name: '200 relayed', bytes: ok(setup.allowed, edge, setup.uas, setup.realm), source: setup.uas, action: 'forward' },
+    { name: '200 relayed', bytes: ok(relayed.bytes, setup.allowed, edge, setup.uas, setup.realm), source: setup.uas, action: 'forward' },
     { name: 'INVITE → 603', bytes: invite(setup.denied, edge, setup.realm), source: setup.denied, action: 'reject' },
   ];
   const times = cases.map(() => [] as number[]);

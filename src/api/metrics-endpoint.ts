@@ -6,21 +6,23 @@
 import type { FastifyInstance } from 'fastify';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
-import type { Registry } from 'prom-client';
 import { Failure } from '../services/errors.ts';
 import { NOSNIFF } from './headers.ts';
 
 const PATH = '/metrics';
 
+/** The metrics text, as Prometheus reads it (the API's and, with SIP workers, theirs added up). */
+export type Scrape = () => Promise<string>;
+
 /** `GET /metrics` and nothing else, on its own port; resolves once it listens. */
-export async function listenForMetrics(registry: Registry, host: string, port: number): Promise<Server> {
+export async function listenForMetrics(scrape: Scrape, contentType: string, host: string, port: number): Promise<Server> {
   const server = createServer((req, res) => {
     if (req.method !== 'GET' || req.url?.split('?')[0] !== PATH) {
       res.writeHead(404, { 'content-type': 'text/plain', ...NOSNIFF }).end('not found\n');
       return;
     }
-    registry.metrics().then(
-      (text) => res.writeHead(200, { 'content-type': registry.contentType, ...NOSNIFF }).end(text),
+    scrape().then(
+      (text) => res.writeHead(200, { 'content-type': contentType, ...NOSNIFF }).end(text),
       () => res.writeHead(500, { 'content-type': 'text/plain', ...NOSNIFF }).end('metrics failed\n'),
     );
   });
@@ -37,13 +39,13 @@ export async function listenForMetrics(registry: Registry, host: string, port: n
 const digest = (text: string) => createHash('sha256').update(text).digest();
 
 /** `GET /metrics` on the API's port, for `Authorization: Bearer <token>` only (else 401). */
-export function metricsRoute(app: FastifyInstance, registry: Registry, token: string): void {
+export function metricsRoute(app: FastifyInstance, scrape: Scrape, contentType: string, token: string): void {
   // Compared as digests of equal length, in constant time: the comparison tells nothing of the token.
   const expected = digest(`Bearer ${token}`);
   app.get(PATH, { schema: { hide: true } }, async (request, reply) => {
     const given = request.headers.authorization;
     if (typeof given !== 'string' || !timingSafeEqual(digest(given), expected)) throw new Failure('unauthorized', 'invalid_credentials');
-    reply.header('content-type', registry.contentType);
-    return registry.metrics();
+    reply.header('content-type', contentType);
+    return scrape();
   });
 }

@@ -4,6 +4,11 @@
 
 export class SipParseError extends Error {}
 
+/** Larger datagrams are refused: no legitimate request through an SBC edge needs more. */
+export const MAX_MESSAGE_BYTES = 8192;
+/** Header lines (continuations included) after the start line. */
+export const MAX_HEADER_LINES = 100;
+
 export interface SipHeader {
   /** As written on the wire (`v`, `VIA`, `Via` ...), kept so a relayed message changes little. */
   name: string;
@@ -66,12 +71,34 @@ export function parseMessage(bytes: Buffer): SipMessage | null {
   let start = 0;
   while (start < bytes.length && (bytes[start] === 13 || bytes[start] === 10)) start++;
   if (start === bytes.length) return null;
+  if (bytes.length > MAX_MESSAGE_BYTES) throw new SipParseError(`message over ${MAX_MESSAGE_BYTES} bytes`);
   const headEnd = bytes.indexOf('\r\n\r\n', start, 'latin1');
   if (headEnd < 0) throw new SipParseError('no blank line after the headers');
+  requireCleanHead(bytes, start, headEnd);
   const lines = bytes.toString('latin1', start, headEnd).split('\r\n');
+  if (lines.length - 1 > MAX_HEADER_LINES) throw new SipParseError(`more than ${MAX_HEADER_LINES} header lines`);
   const headers = parseHeaders(lines);
   const body = bodyOf(bytes.subarray(headEnd + 4), headers);
   return startLine(lines[0]!, headers, body);
+}
+
+/**
+ * Lines of the head end in CRLF only, and nothing else in it is a control character but HTAB.
+ * Many SIP stacks take a bare LF (or CR) as a line end, so a value holding one would carry a
+ * header past the edge's strip of internal headers (`Subject: x<LF>X-Account-ID: victim`);
+ * NUL and the rest are refused for the same reason: whatever reads the head next may split on them.
+ */
+function requireCleanHead(bytes: Buffer, start: number, end: number): void {
+  for (let i = start; i < end; i++) {
+    const c = bytes[i]!;
+    if (c >= 32 && c !== 127) continue;
+    if (c === 9) continue;
+    if (c === 13 && bytes[i + 1] === 10) {
+      i++;
+      continue;
+    }
+    throw new SipParseError(`control character 0x${c.toString(16).padStart(2, '0')} in the head`);
+  }
 }
 
 function startLine(line: string, headers: SipHeader[], body: Buffer): SipMessage {

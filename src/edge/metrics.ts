@@ -1,13 +1,15 @@
 // The edge's Prometheus counters, all named ipwarden_sip_*. Counted per packet, so each series is
 // bound once (../metrics.ts) and a count is one increment.
 import type { Registry } from 'prom-client';
-import { LabelledCounter, type CounterSeries } from '../metrics.ts';
+import { LabelledCounter, LabelledHistogram, type CounterSeries } from '../metrics.ts';
 import type { Outcome } from './pipeline.ts';
 
 export interface EdgeMetrics {
   count(outcome: Outcome): void;
   received(): void;
   socketError(): void;
+  /** How long the receive queue had been non-empty when a datagram was read, ms. */
+  queueDelay(ms: number): void;
 }
 
 export function createEdgeMetrics(registry: Registry): EdgeMetrics {
@@ -20,10 +22,18 @@ export function createEdgeMetrics(registry: Registry): EdgeMetrics {
   const malformed = single('packets_malformed_total', 'Datagrams dropped as unparsable SIP');
   const dropped = byLabel(family('packets_dropped_total', 'SIP messages dropped unanswered, by reason'), 'reason');
   const socketErrors = single('socket_errors_total', 'Errors reported by the edge socket (failed sends)');
+  const queueDelay = new LabelledHistogram(
+    'ipwarden_sip_queue_delay_seconds',
+    'How long the receive queue had been non-empty when a datagram was read (new calls get 503 past 0.1 s)',
+    [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+  )
+    .register(registry)
+    .seriesOf('', {});
 
   return {
     received: () => void received.value++,
     socketError: () => void socketErrors.value++,
+    queueDelay: (ms) => queueDelay.observe(ms / 1000),
     count(outcome) {
       switch (outcome.action) {
         case 'forward':

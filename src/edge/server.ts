@@ -1,5 +1,6 @@
 // The SIP edge's socket (api.md §7): one UDP socket both receives from callers and relays to
 // the upstream, so the upstream's responses come back to it and are routed by Via.
+import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
@@ -10,12 +11,19 @@ import { formatHostPort, type Endpoint } from './endpoint.ts';
 import { createEdgeMetrics } from './metrics.ts';
 import { handlePacket, type EdgeContext, type Outcome } from './pipeline.ts';
 import type { RejectPolicy } from './reply.ts';
+import { QueueDelay } from './queue-delay.ts';
+import { ThrottledLog } from './throttled-log.ts';
 
 // What the CLI needs to turn flags into EdgeOptions, from one module.
 export { parseSipListen, parseSipUpstream, EndpointError, type Endpoint } from './endpoint.ts';
 export { parseSipReject, DEFAULT_REJECT, type RejectPolicy } from './reply.ts';
 
 const RECV_BUFFER_BYTES = 4 * 1024 * 1024;
+/**
+ * Once datagrams have waited this long, new calls are answered 503: well inside SIP's 500 ms
+ * retransmission timer, so callers do not resend into the backlog and it cannot outlive the burst.
+ */
+const SHED_AFTER_MS = 100;
 
 export interface EdgeOptions {
   /** `--sip udp:HOST:PORT`; port 0 binds an ephemeral port (see the returned address). */
@@ -24,6 +32,12 @@ export interface EdgeOptions {
   upstream: Endpoint;
   /** Answer denials with a status (603 Rejected by ACL by default) or drop them silently. */
   reject: RejectPolicy;
+  /** The key of the branch MAC (pipeline.ts); random per process when absent. */
+  branchKey?: string;
+  /** New calls are answered 503 once the receive queue has been non-empty this long (ms). */
+  shedAfterMs?: number;
+  /** Relay to the upstream from a socket of this process's own (SIP workers share `listen`). */
+  ownUpstreamSocket?: boolean;
 }
 
 export interface EdgeDeps {
@@ -42,47 +56,74 @@ export async function startEdge(opts: EdgeOptions, rules: DecisionReader, deps: 
   const ipv6 = isIP(listenHost) === 6;
   // An IPv4 socket cannot send to the ::1 a name may resolve to; an IPv6 one reaches both.
   const upstream = { host: await resolve(opts.upstream.host, ipv6 ? undefined : 4), port: opts.upstream.port };
-  // A large receive buffer rides out bursts (the kernel caps it at net.core.rmem_max).
-  const socket = createSocket({ type: ipv6 ? 'udp6' : 'udp4', recvBufferSize: RECV_BUFFER_BYTES });
-  await bind(socket, listenHost, opts.listen.port);
+  const open = async (port: number, exclusive: boolean) => {
+    // A large receive buffer rides out bursts (the kernel caps it at net.core.rmem_max).
+    const socket = createSocket({ type: ipv6 ? 'udp6' : 'udp4', recvBufferSize: RECV_BUFFER_BYTES });
+    await bind(socket, listenHost, port, exclusive);
+    return socket;
+  };
+  const socket = await open(opts.listen.port, false);
   const bound = socket.address();
   const address = { host: bound.address, port: bound.port };
+  // Workers share `socket`; each relays upstream from a socket of its own, so that all the
+  // responses of a transaction come back to the one process that relays them, in their order.
+  const toUpstream = opts.ownUpstreamSocket ? await open(0, true) : socket;
+  const viaPort = toUpstream.address().port;
   // The Via the edge writes must be an address the upstream can answer to, not 0.0.0.0.
-  const self = isUnspecified(address.host) ? { host: await localAddressToward(upstream), port: address.port } : address;
-  const ctx: EdgeContext = { rules, self, upstream, reject: opts.reject };
+  const self = { host: isUnspecified(address.host) ? await localAddressToward(upstream) : address.host, port: viaPort };
+  const ctx: EdgeContext = { rules, self, upstream, reject: opts.reject, branchKey: opts.branchKey ?? randomBytes(32).toString('base64url') };
   const metrics = createEdgeMetrics(deps.registry);
   const logger = deps.logger.child({ component: 'sip-edge' });
+  // A packet that trips a bug can be sent a thousand times a second: one line a second, counted.
+  const failures = new ThrottledLog<{ error: unknown; source: Endpoint }>((failure, suppressed) => {
+    const more = suppressed > 0 ? { suppressed } : {};
+    if (failure === undefined) logger.error(more, 'SIP packet handling failed (more times)');
+    else logger.error({ err: failure.error, source: formatHostPort(failure.source), ...more }, 'SIP packet handling failed');
+  });
   // No callback: Node then tries the send at once without allocating a request, and a failure
   // arrives as the socket's 'error' event below.
-  const send = (bytes: Buffer, to: Endpoint) => socket.send(bytes, to.port, ipv6 ? mapped(to.host) : to.host);
+  const send = (from: Socket, bytes: Buffer, to: Endpoint) => from.send(bytes, to.port, ipv6 ? mapped(to.host) : to.host);
+  const shedAfterMs = opts.shedAfterMs ?? SHED_AFTER_MS;
 
-  socket.on('message', (bytes, rinfo) => {
-    metrics.received();
-    const source = { host: unmapped(rinfo.address), port: rinfo.port };
-    let outcome: Outcome;
-    try {
-      outcome = handlePacket(ctx, bytes, source);
-    } catch (error) {
-      // A bug must not take the process (and the API beside it) down; it is counted and logged.
-      logger.error({ err: error, source: formatHostPort(source) }, 'SIP packet handling failed');
-      outcome = { action: 'drop', reason: 'internal_error' };
-    }
-    metrics.count(outcome);
-    if (outcome.action === 'forward') send(outcome.bytes, outcome.to);
-    else if (outcome.action === 'reject' && outcome.reply) send(outcome.reply.bytes, outcome.reply.to);
-    else if (outcome.action === 'malformed') logger.debug({ source: formatHostPort(source), detail: outcome.detail }, 'malformed SIP');
-  });
-  socket.on('error', (error) => {
-    metrics.socketError();
-    logger.warn({ err: error }, 'SIP socket error');
-  });
+  const receive = (on: Socket) => {
+    const queue = new QueueDelay();
+    on.on('message', (bytes, rinfo) => {
+      metrics.received();
+      const waited = queue.read();
+      metrics.queueDelay(waited);
+      const source = { host: unmapped(rinfo.address), port: rinfo.port };
+      let outcome: Outcome;
+      try {
+        outcome = handlePacket(ctx, bytes, source, waited > shedAfterMs);
+      } catch (error) {
+        // A bug must not take the process (and the API beside it) down; it is counted and logged.
+        failures.add({ error, source });
+        outcome = { action: 'drop', reason: 'internal_error' };
+      }
+      metrics.count(outcome);
+      // Callers hear the edge from the address they sent to; the upstream from the Via's.
+      if (outcome.action === 'forward') send(outcome.direction === 'request' ? toUpstream : socket, outcome.bytes, outcome.to);
+      else if (outcome.action === 'reject' && outcome.reply) send(socket, outcome.reply.bytes, outcome.reply.to);
+      else if (outcome.action === 'malformed') logger.debug({ source: formatHostPort(source), detail: outcome.detail }, 'malformed SIP');
+    });
+    on.on('error', (error) => {
+      metrics.socketError();
+      logger.warn({ err: error }, 'SIP socket error');
+    });
+  };
+  receive(socket);
+  if (toUpstream !== socket) receive(toUpstream);
   logger.info(
     { listen: formatHostPort(address), via: formatHostPort(self), upstream: formatHostPort(upstream), reject: opts.reject.mode },
     'SIP edge listening',
   );
+  const close = (s: Socket) => new Promise<void>((done) => s.close(() => done()));
   return {
     address,
-    close: () => new Promise<void>((done) => socket.close(() => done())),
+    close: async () => {
+      await close(socket);
+      if (toUpstream !== socket) await close(toUpstream);
+    },
   };
 }
 
@@ -90,10 +131,11 @@ async function resolve(host: string, family?: 4 | 6): Promise<string> {
   return isIP(host) ? host : (await lookup(host, { family })).address;
 }
 
-function bind(socket: Socket, host: string, port: number): Promise<void> {
+/** `exclusive`: in a cluster worker, a socket of this process's own instead of the shared one. */
+function bind(socket: Socket, host: string, port: number, exclusive: boolean): Promise<void> {
   return new Promise((done, fail) => {
     socket.once('error', fail);
-    socket.bind(port, host, () => {
+    socket.bind({ port, address: host, exclusive }, () => {
       socket.off('error', fail);
       done();
     });

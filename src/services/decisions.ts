@@ -81,6 +81,11 @@ export class Decisions implements DecisionReader {
     this.reportedUserAgents.add(key);
     this.options.onInvalidUserAgent({ accountId, ...(deviceId === undefined ? {} : { deviceId }), pattern, message: compiled.message });
   };
+  /**
+   * Awaited after each catch-up that applied changes, with the last change id: other copies of
+   * the index (the SIP workers') apply it too before the write that caused it is answered.
+   */
+  onApplied: ((lastChangeId: number) => Promise<void>) | null = null;
   /** Called after every decision with its kind, result and duration in ms (metrics). */
   onDecision: ((kind: 'access_list' | 'realm' | 'trunk', result: string, ms: number) => void) | null = null;
 
@@ -154,6 +159,7 @@ export class Decisions implements DecisionReader {
     this.lastChangeId = changes[changes.length - 1]!.id;
     this.lastRebuildMs = performance.now() - started;
     this.current = true;
+    await this.onApplied?.(this.lastChangeId);
   }
 
   /** Polls the change feed every `ms` until `stop()`; failures mark the index as not current. */

@@ -56,7 +56,7 @@ describe('ipwarden serve with its SIP edge, driven by sipp', { skip: missing ?? 
         await fetch(`${base}/v2/health`);
         break;
       } catch {
-        if (i > 150) throw new Error('the server did not start');
+        if (i > 600) throw new Error('the server did not start');
         await new Promise((r) => setTimeout(r, 100));
       }
     }

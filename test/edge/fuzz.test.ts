@@ -12,27 +12,36 @@ const CALLER = { host: '198.51.100.7', port: 40000 };
 const rules = new FakeRules()
   .addTrunk('203.0.113.50', 'acct-trunk', 'trunk-1')
   .addRealm('a.example', { accountId: 'acct-a', allow: [CALLER.host] });
-const ctx: EdgeContext = { rules, self: { host: '192.0.2.10', port: 5060 }, upstream: UPSTREAM, reject: DEFAULT_REJECT };
+const ctx: EdgeContext = { rules, self: { host: '192.0.2.10', port: 5060 }, upstream: UPSTREAM, reject: DEFAULT_REJECT, branchKey: 'f'.repeat(43) };
+
+const FIRST = [
+  'INVITE sip:bob@a.example SIP/2.0',
+  'Via: SIP/2.0/UDP 198.51.100.7:40000;branch=z9hG4bKa;rport, SIP/2.0/UDP [2001:db8::1]:5060;branch=z9hG4bKb',
+  'v: SIP/2.0/UDP host.example;received=10.0.0.1',
+  'Max-Forwards: 1',
+  'f: "Al, ice" <sip:alice:pw@a.example:5060;user=phone>;tag=1',
+  't: sip:bob@198.51.100.7',
+  'i: c1',
+  'CSeq: 1 INVITE',
+  'User-Agent: x',
+  'X-Account-ID: forged',
+  'l: 3',
+  '',
+  'v=0',
+];
+
+/** The Vias the edge puts on the first sample, so the response sample carries a branch it made. */
+function forwardedVias(): string {
+  const outcome = handlePacket(ctx, Buffer.from(FIRST.join('\r\n'), 'latin1'), CALLER);
+  assert.ok(outcome.action === 'forward');
+  return outcome.bytes.toString('latin1').split('\r\n').filter((l) => l.startsWith('Via: ')).map((l) => l.slice(5)).join(', ');
+}
 
 const samples = [
-  [
-    'INVITE sip:bob@a.example SIP/2.0',
-    'Via: SIP/2.0/UDP 198.51.100.7:40000;branch=z9hG4bKa;rport, SIP/2.0/UDP [2001:db8::1]:5060;branch=z9hG4bKb',
-    'v: SIP/2.0/UDP host.example;received=10.0.0.1',
-    'Max-Forwards: 1',
-    'f: "Al, ice" <sip:alice:pw@a.example:5060;user=phone>;tag=1',
-    't: sip:bob@198.51.100.7',
-    'i: c1',
-    'CSeq: 1 INVITE',
-    'User-Agent: x',
-    'X-Account-ID: forged',
-    'l: 3',
-    '',
-    'v=0',
-  ],
+  FIRST,
   [
     'SIP/2.0 200 OK',
-    'Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK-iw-abcdefghijklmnop, SIP/2.0/UDP 198.51.100.7:40000;rport=40000;received=198.51.100.7',
+    `Via: ${forwardedVias()}`,
     'From: <sip:alice@a.example>;tag=1',
     'To: <sip:bob@a.example>;tag=2',
     'Call-ID: c1',
@@ -98,5 +107,54 @@ describe('handlePacket never throws', () => {
     assert.equal(handlePacket(ctx, samples[0]!, CALLER).action, 'forward');
     assert.equal(handlePacket(ctx, samples[1]!, UPSTREAM).action, 'forward');
     assert.equal(handlePacket(ctx, samples[2]!, CALLER).action, 'drop');
+  });
+});
+
+/** Every byte a head may not hold: C0 controls but HTAB, and DEL (CR and LF count unless paired). */
+const CONTROL_BYTES = [...Array.from({ length: 32 }, (_, c) => c).filter((c) => c !== 9), 127];
+const headEnd = (bytes: Buffer) => bytes.indexOf('\r\n\r\n', 0, 'latin1');
+
+/** Whether a head holds a control byte other than HTAB and CRLF pairs. */
+function hasLooseControl(head: Buffer): boolean {
+  for (let i = 0; i < head.length; i++) {
+    const c = head[i]!;
+    if (c === 13 && head[i + 1] === 10) i++;
+    else if ((c < 32 && c !== 9) || c === 127) return true;
+  }
+  return false;
+}
+
+describe('issue 20: control bytes inside a head are never relayed', () => {
+  it('one control byte put anywhere in a valid head (start line, names, values) makes it malformed', () => {
+    fc.assert(
+      fc.property(fc.constantFrom(...samples), fc.constantFrom(...CONTROL_BYTES), fc.nat(), sources, (sample, byte, at, source) => {
+        // Past the first byte (leading CR/LF before a message are allowed keep-alive padding) and
+        // up to the end of the last header line, inside the blank line's CRLF pair included.
+        const position = 1 + (at % (headEnd(sample) + 1));
+        const bytes = Buffer.concat([sample.subarray(0, position), Buffer.from([byte]), sample.subarray(position)]);
+        const outcome = handlePacket(ctx, bytes, source);
+        assert.equal(outcome.action, 'malformed', `0x${byte.toString(16)} at ${position}: ${JSON.stringify(outcome)}`);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('whatever is mutated, what the edge sends on has a clean head', () => {
+    const controls = fc.constantFrom(...CONTROL_BYTES.map((c) => String.fromCharCode(c)), '\nX-Account-ID: victim', '\rX-Trunk-ID: t', '\0');
+    const smuggle = fc.record({ kind: fc.constant('insert' as const), at: fc.nat(), text: controls });
+    fc.assert(
+      fc.property(fc.constantFrom(...samples), fc.array(fc.oneof(mutation, smuggle), { minLength: 1, maxLength: 6 }), sources, (sample, edits, source) => {
+        const outcome = handlePacket(ctx, mutate(sample, edits), source);
+        const sent = outcome.action === 'forward' ? outcome.bytes : outcome.action === 'reject' ? outcome.reply?.bytes : undefined;
+        if (sent === undefined) return;
+        const head = sent.subarray(0, headEnd(sent));
+        assert.ok(!hasLooseControl(head), JSON.stringify(head.toString('latin1')));
+        if (outcome.action === 'forward' && outcome.direction === 'request') {
+          const forged = head.toString('latin1').split('\r\n').filter((l) => /^x-(account|trunk|device)-id:\s*(victim|t|forged)$/i.test(l));
+          assert.deepEqual(forged, []);
+        }
+      }),
+      { numRuns: 5000 },
+    );
   });
 });

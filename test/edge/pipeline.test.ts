@@ -9,9 +9,10 @@ const EDGE = { host: '192.0.2.10', port: 5060 };
 const UPSTREAM = { host: '192.0.2.20', port: 5080 };
 const CALLER = { host: '198.51.100.7', port: 40000 };
 const TRUNK = { host: '203.0.113.50', port: 5060 };
+const KEY = 'k'.repeat(43);
 
 function context(rules = defaultRules()): EdgeContext {
-  return { rules, self: EDGE, upstream: UPSTREAM, reject: DEFAULT_REJECT };
+  return { rules, self: EDGE, upstream: UPSTREAM, reject: DEFAULT_REJECT, branchKey: KEY };
 }
 
 function defaultRules(): FakeRules {
@@ -161,7 +162,7 @@ describe('stateless proxying', () => {
   it('adds its own Via with a deterministic RFC 3261 branch over the stamped sender Via', () => {
     const first = forwarded(handlePacket(context(), request(), CALLER));
     const vias = values(first, 'via');
-    assert.match(vias[0]!, /^SIP\/2\.0\/UDP 192\.0\.2\.10:5060;branch=z9hG4bK-iw-[\w-]{16}$/);
+    assert.match(vias[0]!, /^SIP\/2\.0\/UDP 192\.0\.2\.10:5060;branch=z9hG4bK-iw-[\w-]{32}$/);
     assert.equal(vias[1], 'SIP/2.0/UDP 198.51.100.7:40000;branch=z9hG4bKcaller1;rport=40000;received=198.51.100.7');
     const again = forwarded(handlePacket(context(), request(), CALLER));
     assert.equal(values(again, 'via')[0], vias[0], 'a retransmission gets the same branch');
@@ -254,5 +255,126 @@ describe('responses', () => {
     });
     const onlyOurs = viaOfForwarded().split(', ')[0]!;
     assert.deepEqual(handlePacket(context(), response(onlyOurs), UPSTREAM), { action: 'drop', reason: 'no_next_via' });
+  });
+});
+
+describe('issue 20: what the edge refuses to relay', () => {
+  const text = (bytes: Buffer) => bytes.toString('latin1');
+  const withHead = (mutate: (head: string) => string) => Buffer.from(mutate(text(request())), 'latin1');
+
+  it('a bare LF inside a header value cannot smuggle an internal header upstream', () => {
+    const smuggled = withHead((t) => t.replace('User-Agent: Yealink SIP-T46S', 'Subject: x\nX-Account-ID: victim\r\nUser-Agent: Yealink SIP-T46S'));
+    assert.deepEqual(handlePacket(context(), smuggled, CALLER).action, 'malformed');
+    // Without the LF the same header is stripped as usual.
+    const plain = withHead((t) => t.replace('User-Agent: Yealink', 'X-Account-ID: victim\r\nUser-Agent: Yealink'));
+    assert.deepEqual(values(forwarded(handlePacket(context(), plain, CALLER)), 'x-account-id'), ['acct-a']);
+  });
+
+  it('any control character but HTAB in the start line or a header value makes the message malformed', () => {
+    const controls = [...Array.from({ length: 32 }, (_, c) => c).filter((c) => c !== 9), 127];
+    for (const c of controls) {
+      const char = String.fromCharCode(c);
+      for (const where of ['start', 'value', 'name-end'] as const) {
+        const bytes = withHead((t) =>
+          where === 'start'
+            ? t.replace('sip:bob@a.example SIP/2.0', `sip:bob${char}@a.example SIP/2.0`)
+            : where === 'value'
+              ? t.replace('Call-ID: call-1', `Call-ID: call${char}-1`)
+              : t.replace('Content-Length: 0', `Content-Length: 0${char}`),
+        );
+        const outcome = handlePacket(context(), bytes, CALLER);
+        assert.equal(outcome.action, 'malformed', `0x${c.toString(16)} in ${where}: ${JSON.stringify(outcome)}`);
+      }
+    }
+    const tab = withHead((t) => t.replace('User-Agent: Yealink SIP-T46S', 'User-Agent: Yealink\tSIP-T46S'));
+    assert.equal(handlePacket(context(), tab, CALLER).action, 'forward');
+  });
+
+  it('a bare CR, or an LF right after a CRLF, is no line end either', () => {
+    for (const edit of ['Call-ID: a\rb', 'Call-ID: a\r\n\nCSeq: 1 INVITE', 'Call-ID: a\n\r\n']) {
+      const bytes = withHead((t) => t.replace('Call-ID: call-1@198.51.100.7', edit));
+      assert.equal(handlePacket(context(), bytes, CALLER).action, 'malformed', JSON.stringify(edit));
+    }
+  });
+
+  it('datagrams over 8 KiB or with more than 100 header lines are malformed', () => {
+    const padded = (n: number) => withHead((t) => t.replace('User-Agent:', `X-Pad: ${'p'.repeat(n)}\r\nUser-Agent:`));
+    const base = request().length + 'X-Pad: \r\n'.length;
+    assert.equal(handlePacket(context(), padded(8192 - base), CALLER).action, 'forward');
+    assert.equal(handlePacket(context(), padded(8193 - base), CALLER).action, 'malformed');
+    const lines = (n: number) => withHead((t) => t.replace('User-Agent:', `${'X-L: 1\r\n'.repeat(n)}User-Agent:`));
+    const existing = text(request()).split('\r\n\r\n')[0]!.split('\r\n').length - 1;
+    assert.equal(handlePacket(context(), lines(100 - existing), CALLER).action, 'forward');
+    assert.equal(handlePacket(context(), lines(101 - existing), CALLER).action, 'malformed');
+  });
+
+  it('Max-Forwards above 70 leaves lowered to 70', () => {
+    for (const [given, sent] of [['255', '70'], ['71', '70'], ['70', '69'], ['2', '1']]) {
+      assert.deepEqual(values(forwarded(handlePacket(context(), request({ maxForwards: given }), CALLER)), 'max-forwards'), [sent]);
+    }
+  });
+
+  it("a request that comes back carrying a Via the edge wrote is a loop: 482, and an ACK is dropped", () => {
+    // The upstream sends the edge's own request back to it, as a proxy does: its Via on top.
+    const loopBack = (method: string, cseq: string, to?: string) => {
+      const sent = forwarded(handlePacket(context(), request({ method, cseq, ...(to ? { to } : {}) }), CALLER));
+      const vias = values(sent, 'via');
+      return request({ method, cseq, ...(to ? { to } : {}), via: [`SIP/2.0/UDP ${UPSTREAM.host}:${UPSTREAM.port};branch=z9hG4bKup`, ...vias] });
+    };
+    const loop = replied(handlePacket(context(), loopBack('INVITE', '1 INVITE'), CALLER));
+    assert.equal(loop.reason, 'loop_detected');
+    assert.equal(loop.message.type === 'response' && `${loop.message.status} ${loop.message.reason}`, '482 Loop Detected');
+    assert.deepEqual(handlePacket(context(), loopBack('ACK', '1 ACK', '<sip:bob@a.example>;tag=u'), CALLER), { action: 'drop', reason: 'loop_detected' });
+    // Whichever port wrote it (each SIP worker has its own), the branch MAC says it is ours.
+    const otherWorker = { ...context(), self: { ...EDGE, port: 5099 } };
+    assert.equal(replied(handlePacket(otherWorker, loopBack('INVITE', '1 INVITE'), CALLER)).reason, 'loop_detected');
+    // A Via of the edge's shape that the edge did not write is no loop: another edge, or a forgery.
+    const lookalike = request({ via: [`SIP/2.0/UDP ${CALLER.host}:${CALLER.port};branch=z9hG4bKc;rport`, `SIP/2.0/UDP ${EDGE.host}:${EDGE.port};branch=z9hG4bK-iw-${'x'.repeat(32)}`, 'SIP/2.0/UDP 198.51.100.1;branch=z9hG4bKz'] });
+    assert.equal(handlePacket(context(), lookalike, CALLER).action, 'forward');
+  });
+});
+
+describe('issue 20: responses cannot be steered', () => {
+  const forwardedVias = (ctx = context()) => values(forwarded(handlePacket(ctx, request(), CALLER)), 'via');
+  const response = (vias: string[]) =>
+    Buffer.from(
+      ['SIP/2.0 180 Ringing', ...vias.map((v) => `Via: ${v}`), 'From: <sip:alice@a.example>;tag=f1', 'To: <sip:bob@a.example>;tag=t1',
+        'Call-ID: call-1@198.51.100.7', 'CSeq: 1 INVITE', 'Content-Length: 0', '', ''].join('\r\n'),
+      'latin1',
+    );
+
+  it("only the upstream's own port may answer, not another port of its host", () => {
+    assert.equal(handlePacket(context(), response(forwardedVias()), UPSTREAM).action, 'forward');
+    assert.deepEqual(handlePacket(context(), response(forwardedVias()), { host: UPSTREAM.host, port: UPSTREAM.port + 1 }), {
+      action: 'drop',
+      reason: 'not_from_upstream',
+    });
+  });
+
+  it('a response whose next hop was rewritten, or whose branch another key made, is dropped', () => {
+    const [ours, sender] = forwardedVias();
+    const victim = 'SIP/2.0/UDP 203.0.113.99:5060;branch=z9hG4bKcaller1;rport=5060;received=203.0.113.99';
+    assert.deepEqual(handlePacket(context(), response([ours!, victim]), UPSTREAM), { action: 'drop', reason: 'bad_branch_mac' });
+    const samePortOtherHost = sender!.replace('received=198.51.100.7', 'received=198.51.100.8');
+    assert.deepEqual(handlePacket(context(), response([ours!, samePortOtherHost]), UPSTREAM), { action: 'drop', reason: 'bad_branch_mac' });
+    const otherKey = { ...context(), branchKey: 'j'.repeat(43) };
+    assert.deepEqual(handlePacket(otherKey, response([ours!, sender!]), UPSTREAM), { action: 'drop', reason: 'bad_branch_mac' });
+    // A guessed branch of the right shape fails too.
+    const guessed = ours!.replace(/branch=z9hG4bK-iw-.*/, `branch=z9hG4bK-iw-${'A'.repeat(32)}`);
+    assert.deepEqual(handlePacket(context(), response([guessed, sender!]), UPSTREAM), { action: 'drop', reason: 'bad_branch_mac' });
+  });
+
+  it("is relayed by whichever SIP worker it reaches: the port in the edge's Via may be another worker's", () => {
+    const otherWorker = { ...context(), self: { ...EDGE, port: 5099 } };
+    assert.equal(handlePacket(otherWorker, response(forwardedVias()), UPSTREAM).action, 'forward');
+    const otherHost = { ...context(), self: { ...EDGE, host: '192.0.2.11' } };
+    assert.deepEqual(handlePacket(otherHost, response(forwardedVias()), UPSTREAM), { action: 'drop', reason: 'not_our_via' });
+  });
+
+  it('a retransmission and the CANCEL of an INVITE get the same MACed branch', () => {
+    const invite = forwardedVias()[0];
+    assert.equal(forwardedVias()[0], invite);
+    const cancel = values(forwarded(handlePacket(context(), request({ method: 'CANCEL', cseq: '1 CANCEL' }), CALLER)), 'via')[0];
+    assert.equal(cancel, invite);
   });
 });

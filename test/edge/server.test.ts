@@ -133,3 +133,111 @@ describe('startEdge', () => {
     assert.match(text, /ipwarden_sip_packets_received_total 5/);
   });
 });
+
+describe('startEdge when handling a packet throws', () => {
+  it('logs the failure once, not once a packet, and keeps serving', async () => {
+    const lines: Array<{ msg: string; suppressed?: number }> = [];
+    const logger = pino({ level: 'error' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+    const broken = {
+      trunkEntryFor(): never {
+        throw new Error('index bug');
+      },
+      decideByRealm(): never {
+        throw new Error('index bug');
+      },
+    };
+    const upstream = await udp('127.0.0.1');
+    const caller = await udp('127.0.0.4');
+    const registry = new Registry();
+    const edge = await startEdge(
+      { listen: { host: '127.0.0.1', port: 0 }, upstream: { host: '127.0.0.1', port: upstream.address().port }, reject: DEFAULT_REJECT },
+      broken,
+      { registry, logger },
+    );
+    try {
+      const { port } = caller.address();
+      for (let i = 0; i < 50; i++) {
+        caller.send(
+          `OPTIONS sip:x SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.4:${port};branch=z9hG4bK${i}\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>\r\nCall-ID: ${i}\r\nCSeq: 1 OPTIONS\r\n\r\n`,
+          edge.address.port,
+          '127.0.0.1',
+        );
+      }
+      // Every packet is handled (and counted) before the test looks at the log.
+      for (let waited = 0; waited < 2000 && !/internal_error"\} 50/.test(await registry.metrics()); waited += 20) {
+        await new Promise((done) => setTimeout(done, 20));
+      }
+      assert.match(await registry.metrics(), /ipwarden_sip_packets_dropped_total\{reason="internal_error"\} 50/);
+      assert.deepEqual(lines.map((l) => l.msg), ['SIP packet handling failed']);
+    } finally {
+      await edge.close();
+      upstream.close();
+      caller.close();
+    }
+  });
+});
+
+describe('startEdge when it falls behind (issue 22: no congestion collapse)', () => {
+  it('answers new calls 503 with Retry-After while in-dialog requests flow on, and takes calls again once caught up', async () => {
+    const busy = (ms: number) => {
+      const until = performance.now() + ms;
+      while (performance.now() < until);
+    };
+    const rules = new FakeRules().addTrunk('127.0.0.2', 'acct-t', 'trunk-t');
+    let slowMs = 1;
+    const slow = { trunkEntryFor: (ip: string) => (busy(slowMs), rules.trunkEntryFor(ip)), decideByRealm: rules.decideByRealm.bind(rules) };
+    const upstream = await udp('127.0.0.1');
+    const trunk = await udp('127.0.0.2');
+    const registry = new Registry();
+    const edge = await startEdge(
+      { listen: { host: '127.0.0.1', port: 0 }, upstream: { host: '127.0.0.1', port: upstream.address().port }, reject: DEFAULT_REJECT },
+      slow,
+      { registry, logger: pino({ level: 'silent' }) },
+    );
+    const { port } = trunk.address();
+    const request = (method: string, id: string, toTag: boolean) =>
+      [`${method} sip:bob@a.example SIP/2.0`, `Via: SIP/2.0/UDP 127.0.0.2:${port};branch=z9hG4bK${method}${id}`, 'From: <sip:alice@a.example>;tag=1',
+        `To: <sip:bob@a.example>${toTag ? ';tag=2' : ''}`, `Call-ID: ${id}`, `CSeq: 2 ${method}`, 'Content-Length: 0', '', ''].join('\r\n');
+    const atTrunk: SipMessage[] = [];
+    const atUpstream: SipMessage[] = [];
+    trunk.on('message', (bytes) => atTrunk.push(parseMessage(bytes)!));
+    upstream.on('message', (bytes) => atUpstream.push(parseMessage(bytes)!));
+    const until = async (done: () => boolean, ms: number) => {
+      for (const started = Date.now(); !done() && Date.now() - started < ms; ) await new Promise((r) => setTimeout(r, 10));
+    };
+    try {
+      // 600 datagrams at once, 1 ms of work each: the last waits about 600 ms without shedding.
+      const sent = { INVITE: 0, BYE: 0 };
+      for (let i = 0; i < 600; i++) {
+        const method = i % 4 === 3 ? 'BYE' : 'INVITE';
+        sent[method]++;
+        trunk.send(request(method, `c${i}`, method === 'BYE'), edge.address.port, '127.0.0.1');
+      }
+      await until(() => atTrunk.length + atUpstream.length >= sent.INVITE + sent.BYE, 5000);
+
+      const byes = atUpstream.filter((m) => m.type === 'request' && m.method === 'BYE');
+      const shed = atTrunk.filter((m) => m.type === 'response' && m.status === 503);
+      const invitesOn = atUpstream.filter((m) => m.type === 'request' && m.method === 'INVITE');
+      assert.equal(byes.length, sent.BYE, 'every in-dialog request went on');
+      assert.ok(shed.length > 0, 'some new calls were answered 503');
+      assert.ok(invitesOn.length > 0, 'the calls read before the backlog grew went on');
+      assert.equal(shed.length + invitesOn.length, sent.INVITE);
+      assert.ok(shed.every((m) => m.headers.some((h) => h.key === 'retry-after' && /^\d+$/.test(h.value))));
+      assert.ok(shed.every((m) => m.type === 'response' && m.reason === 'Service Unavailable'));
+      const metrics = await registry.metrics();
+      assert.match(metrics, new RegExp(`ipwarden_sip_requests_rejected_total\\{reason="overload"\\} ${shed.length}\\b`));
+      assert.match(metrics, /ipwarden_sip_queue_delay_seconds_bucket\{le="0\.5"\} \d+/);
+
+      // Caught up: the next new call goes on.
+      slowMs = 0;
+      atUpstream.length = 0;
+      trunk.send(request('INVITE', 'after', false), edge.address.port, '127.0.0.1');
+      await until(() => atUpstream.length > 0, 2000);
+      assert.equal(atUpstream[0]?.type === 'request' && atUpstream[0].method, 'INVITE');
+    } finally {
+      await edge.close();
+      upstream.close();
+      trunk.close();
+    }
+  });
+});

@@ -1,0 +1,50 @@
+// A SIP edge worker (issue 22; edge/cluster.ts starts it): the composition root of a process that
+// builds its own copy of the decision index from the store, serves the edge on the socket it
+// shares with the other workers, and applies each change when the API process says one is
+// committed (and by itself, from the change feed, as any node does).
+import { Registry } from 'prom-client';
+import type { FromWorker, ToWorker } from './edge/cluster.ts';
+import { createLogger, decisionMetrics, startDecisions, startSipEdge, type EdgeWorkerSettings } from './main.ts';
+
+const { config, branchKey } = JSON.parse(process.env.IPWARDEN_EDGE_WORKER ?? '{}') as EdgeWorkerSettings;
+const logger = createLogger(config.logLevel).child({ worker: process.pid });
+const tell = (message: FromWorker) => process.send?.(message);
+
+try {
+  const { store, decisions } = await startDecisions(config);
+  decisions.startPolling(config.pollMs);
+  const registry = new Registry();
+  await decisionMetrics(registry, decisions);
+  const edge = await startSipEdge(config, decisions, registry, logger, branchKey);
+  const stop = async () => {
+    await edge.close();
+    decisions.stop();
+    await store.close();
+    logger.flush();
+    process.exit(0);
+  };
+  process.on('message', (message: ToWorker) => {
+    switch (message.type) {
+      case 'catch-up':
+        decisions.catchUp().then(
+          () => tell({ type: 'caught-up', id: decisions.stats().lastChangeId }),
+          () => decisions.markStale(),
+        );
+        return;
+      case 'metrics':
+        registry.getMetricsAsJSON().then((metrics) => tell({ type: 'metrics', request: message.request, metrics }));
+        return;
+      case 'stop':
+        void stop();
+        return;
+    }
+  });
+  // The API process is gone: nothing would replace this worker's socket share or its index.
+  process.on('disconnect', () => void stop());
+  tell({ type: 'listening', address: edge.address });
+} catch (error) {
+  logger.error({ err: error }, 'SIP worker could not start');
+  tell({ type: 'failed', message: error instanceof Error ? error.message : String(error) });
+  logger.flush();
+  process.exit(1);
+}

@@ -1,0 +1,165 @@
+// The SIP edge on every core (issue 22): N worker processes share the edge's sockets (Node's
+// cluster module hands each worker the one UDP handle the primary holds, and the kernel wakes
+// whichever worker is free), each deciding from its own copy of the index. The primary, which
+// serves the API, tells the workers after each change it applies and waits for them before the
+// write is answered, so a change is enforced by every worker on its next packet. A worker that
+// dies is replaced; the others go on reading the shared socket meanwhile.
+import cluster, { type Worker } from 'node:cluster';
+import type { Logger } from 'pino';
+import type { Endpoint } from './endpoint.ts';
+
+/** Primary → worker. */
+export type ToWorker = { type: 'catch-up'; id: number } | { type: 'metrics'; request: number } | { type: 'stop' };
+/** Worker → primary. */
+export type FromWorker =
+  | { type: 'listening'; address: Endpoint }
+  | { type: 'caught-up'; id: number }
+  | { type: 'metrics'; request: number; metrics: object[] }
+  | { type: 'failed'; message: string };
+
+export interface EdgeCluster {
+  /** Where the shared socket is bound. */
+  address: Endpoint;
+  /** Resolves once every live worker has applied the change feed up to `changeId` (or timed out). */
+  replicate(changeId: number): Promise<void>;
+  /** Each worker's registry as prom-client's getMetricsAsJSON gives it. */
+  metrics(): Promise<object[][]>;
+  /** Workers listening now. */
+  live(): number;
+  /** Workers replaced after dying, so far. */
+  restarts(): number;
+  close(): Promise<void>;
+}
+
+export interface EdgeClusterOptions {
+  workers: number;
+  /** The worker's entry module (a composition root of its own). */
+  entry: string;
+  /** Handed to each worker in IPWARDEN_EDGE_WORKER, as JSON. */
+  workerSettings: object;
+  logger: Logger;
+  /** How long a write waits for a worker to apply a change before going on without it. */
+  replicateTimeoutMs?: number;
+}
+
+const START_TIMEOUT_MS = 60_000;
+const STOP_TIMEOUT_MS = 5_000;
+
+export async function startEdgeCluster(opts: EdgeClusterOptions): Promise<EdgeCluster> {
+  const logger = opts.logger.child({ component: 'sip-workers' });
+  const replicateTimeoutMs = opts.replicateTimeoutMs ?? 1000;
+  cluster.setupPrimary({ exec: opts.entry, execArgv: ['--import', 'tsx'] });
+  const live = new Set<Worker>();
+  const caughtUp = new Map<Worker, number>();
+  const waiting = new Set<() => void>();
+  const metricReplies = new Map<number, (metrics: object[]) => void>();
+  let nextRequest = 0;
+  let closing = false;
+  let restarts = 0;
+
+  function fork(): Promise<Endpoint> {
+    const worker = cluster.fork({ IPWARDEN_EDGE_WORKER: JSON.stringify(opts.workerSettings) });
+    return new Promise((listening, failed) => {
+      const timer = setTimeout(() => failed(new Error('a SIP worker did not start in time')), START_TIMEOUT_MS);
+      worker.on('message', (message: FromWorker) => {
+        switch (message.type) {
+          case 'listening':
+            clearTimeout(timer);
+            live.add(worker);
+            listening(message.address);
+            return;
+          case 'failed':
+            clearTimeout(timer);
+            failed(new Error(`a SIP worker could not start: ${message.message}`));
+            return;
+          case 'caught-up':
+            caughtUp.set(worker, message.id);
+            for (const wake of waiting) wake();
+            return;
+          case 'metrics':
+            metricReplies.get(message.request)?.(message.metrics);
+            return;
+        }
+      });
+      worker.on('exit', (code, signal) => {
+        clearTimeout(timer);
+        const wasLive = live.delete(worker);
+        caughtUp.delete(worker);
+        for (const wake of waiting) wake();
+        if (closing || !wasLive) return failed(new Error(`a SIP worker exited (${signal ?? code}) before it listened`));
+        restarts++;
+        logger.error({ pid: worker.process.pid, code, signal }, 'SIP worker died; starting another');
+        fork().catch((error: unknown) => logger.error({ err: error }, 'SIP worker could not be replaced'));
+      });
+    });
+  }
+
+  const addresses = await Promise.all(Array.from({ length: opts.workers }, fork));
+  logger.info({ workers: opts.workers }, 'SIP workers listening');
+
+  return {
+    address: addresses[0]!,
+    async replicate(changeId) {
+      const pending = [...live].filter((w) => (caughtUp.get(w) ?? -1) < changeId);
+      if (pending.length === 0) return;
+      for (const worker of pending) send(worker, { type: 'catch-up', id: changeId });
+      await new Promise<void>((done) => {
+        const check = () => {
+          if ([...live].every((w) => (caughtUp.get(w) ?? -1) >= changeId || !pending.includes(w))) finish();
+        };
+        const finish = () => {
+          clearTimeout(timer);
+          waiting.delete(check);
+          done();
+        };
+        const timer = setTimeout(() => {
+          logger.warn({ changeId }, 'a SIP worker did not apply a change in time');
+          finish();
+        }, replicateTimeoutMs);
+        waiting.add(check);
+        check();
+      });
+    },
+    async metrics() {
+      return Promise.all(
+        [...live].map(
+          (worker) =>
+            new Promise<object[]>((done) => {
+              const request = nextRequest++;
+              const timer = setTimeout(() => reply([]), 1000);
+              const reply = (metrics: object[]) => {
+                clearTimeout(timer);
+                metricReplies.delete(request);
+                done(metrics);
+              };
+              metricReplies.set(request, reply);
+              send(worker, { type: 'metrics', request });
+            }),
+        ),
+      );
+    },
+    live: () => live.size,
+    restarts: () => restarts,
+    async close() {
+      closing = true;
+      await Promise.all(
+        [...Object.values(cluster.workers ?? {})].map(
+          (worker) =>
+            new Promise<void>((done) => {
+              if (worker === undefined || worker.isDead()) return done();
+              const timer = setTimeout(() => worker.kill('SIGKILL'), STOP_TIMEOUT_MS);
+              worker.once('exit', () => {
+                clearTimeout(timer);
+                done();
+              });
+              send(worker, { type: 'stop' });
+            }),
+        ),
+      );
+    },
+  };
+}
+
+function send(worker: Worker, message: ToWorker): void {
+  if (worker.isConnected()) worker.send(message);
+}
