@@ -4,6 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createSocket } from 'node:dgram';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect, createServer } from 'node:net';
@@ -34,8 +35,26 @@ async function until(what: string, done: () => boolean, ms = 5000): Promise<void
   }
 }
 
-test('SIGTERM: the request in flight completes, no new connection is accepted, the log says so, exit 0, port released', { timeout: 30_000 }, async () => {
-  const server = await startServerProcess();
+/** A UDP port free a moment ago on 127.0.0.1. */
+async function freeUdpPort(): Promise<number> {
+  const socket = createSocket('udp4');
+  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+  const { port } = socket.address();
+  await new Promise<void>((resolve) => socket.close(resolve));
+  return port;
+}
+
+const udpBindable = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const probe = createSocket('udp4');
+    probe.once('error', () => resolve(false));
+    probe.bind(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+  });
+
+test('SIGTERM: the request in flight completes, no new connection is accepted, the log says so, exit 0, HTTP and SIP ports released', { timeout: 30_000 }, async () => {
+  const sipPort = await freeUdpPort();
+  const server = await startServerProcess(['--sip', `udp:127.0.0.1:${sipPort}`, '--sip-upstream', '127.0.0.1:9']);
+  assert.equal(await udpBindable(sipPort), false, 'the SIP edge holds its socket');
   try {
     // A request in flight: its body arrives in two parts, the signal between them.
     const body = JSON.stringify({ data: { note: 'slow' } });
@@ -67,6 +86,7 @@ test('SIGTERM: the request in flight completes, no new connection is accepted, t
     assert.ok(Date.now() - finished < 3000, `exited ${Date.now() - finished} ms after the last answer`);
     assert.match(server.output(), /"msg":"ipwarden stopped"/);
     assert.equal(await bindable(server.port), true, 'the port is free again');
+    assert.equal(await udpBindable(sipPort), true, 'the SIP socket is closed (the workers too)');
   } finally {
     await server.stop();
   }
