@@ -29,6 +29,11 @@ export interface Config {
   sipRejectCode: number;
   sipRejectReason: string;
   sipUnknownRealm: 'reject' | 'allow';
+  /** /metrics' own listener (issue 20: not public by default); port 0 picks a free one. */
+  metricsHost: string;
+  metricsPort: number;
+  /** When set, /metrics also answers on the API's port to `Authorization: Bearer <token>`. */
+  metricsToken?: string;
   /** Edge worker processes sharing the SIP socket; 0 runs the edge in the API's process. */
   sipWorkers: number;
   /** api.md §9: Kamailio's permissions address file, kept current; its group; the RPC that reloads it. */
@@ -98,6 +103,9 @@ export const SETTINGS = [
   setting({ key: 'kamailioAddressFile', flag: '--kamailio-address-file <path>', env: 'IPWARDEN_KAMAILIO_ADDRESS_FILE', description: "keep this Kamailio permissions address file current with the active trunk entries", parse: text }),
   setting({ key: 'kamailioGroup', flag: '--kamailio-group <n>', env: 'IPWARDEN_KAMAILIO_GROUP', description: 'the address group of the exported trunk entries', parse: integer('kamailio-group', 1, 4_294_967_295), fallback: 1 }),
   setting({ key: 'kamailioRpc', flag: '--kamailio-rpc <url>', env: 'IPWARDEN_KAMAILIO_RPC', description: 'after each rewrite call permissions.addressReload here: http://HOST:PORT/PATH (jsonrpcs) or unix:PATH (ctl)', parse: rpcUrl }),
+  setting({ key: 'metricsHost', flag: '--metrics-host <addr>', env: 'IPWARDEN_METRICS_HOST', description: 'listen address of /metrics (Prometheus)', parse: text, fallback: '127.0.0.1' }),
+  setting({ key: 'metricsPort', flag: '--metrics-port <n>', env: 'IPWARDEN_METRICS_PORT', description: 'port of /metrics (0: any free port)', parse: integer('metrics-port', 0, 65535), fallback: 8001 }),
+  setting({ key: 'metricsToken', flag: '--metrics-token <token>', env: 'IPWARDEN_METRICS_TOKEN', description: "also serve /metrics on the API's port to Authorization: Bearer <token>", parse: text }),
 ] as const;
 
 /** Resolves every setting: a flag value, else the environment, else the default. */
@@ -112,9 +120,10 @@ export function loadConfig(flags: Record<string, unknown>, env: NodeJS.ProcessEn
   return config as unknown as Config;
 }
 
-/** The configuration as it may be printed: a database URL's password hidden. */
+/** The configuration as it may be printed: a database URL's password and the metrics token hidden. */
 export function describeConfig(config: Config): Record<string, unknown> {
   const shown: Record<string, unknown> = { ...config };
+  if (config.metricsToken) shown.metricsToken = '***';
   if (config.databaseUrl) shown.databaseUrl = config.databaseUrl.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
   return shown;
 }

@@ -1,6 +1,8 @@
 // The composition root: config → store → services → API / edge. Nothing else wires.
 
 import type { FastifyInstance } from 'fastify';
+import type { Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import pino, { type Logger } from 'pino';
 import type { Registry } from 'prom-client';
@@ -30,10 +32,16 @@ export interface Services {
   close(): Promise<void>;
 }
 
-/** The store and the decision index built from it, following the store's change feed. */
-export async function startDecisions(config: Config): Promise<{ store: Store; decisions: Decisions }> {
+/**
+ * The store and the decision index built from it, following the store's change feed
+ * (`logger`: where the index reports stored patterns that do not compile).
+ */
+export async function startDecisions(config: Config, logger?: Logger): Promise<{ store: Store; decisions: Decisions }> {
   const store = await openStore(config);
-  const decisions = new Decisions(store, { unknownRealm: config.sipUnknownRealm === 'allow' ? 'allow' : 'deny' });
+  const decisions = new Decisions(store, {
+    unknownRealm: config.sipUnknownRealm === 'allow' ? 'allow' : 'deny',
+    ...(logger ? { onInvalidUserAgent: (problem) => logger.warn(problem, 'a stored user_agent pattern does not compile: its list denies every request') } : {}),
+  });
   // api.md §6: nothing answers before the index is built from the store.
   await decisions.load();
   // PostgreSQL: other nodes' commits are notified; catch up at once (the poll stays as a safety net).
@@ -42,8 +50,8 @@ export async function startDecisions(config: Config): Promise<{ store: Store; de
 }
 
 /** The store, the decision index built from it, and the services over both. */
-export async function startServices(config: Config): Promise<Services> {
-  const { store, decisions } = await startDecisions(config);
+export async function startServices(config: Config, logger?: Logger): Promise<Services> {
+  const { store, decisions } = await startDecisions(config, logger);
   const ctx: ServiceContext = {
     store,
     decisions,
@@ -116,6 +124,8 @@ export interface Server {
   services: Services;
   /** Where the SIP edge listens (null without --sip). */
   sipAddress: Endpoint | null;
+  /** The listener of /metrics. */
+  metrics: HttpServer;
   close(): Promise<void>;
 }
 
@@ -179,6 +189,9 @@ async function startKamailioFeed(config: Config, services: Services, registry: R
   return feed;
 }
 
+/** On close, requests in flight get this long to finish before their connections are cut. */
+export const STOP_GRACE_MS = 10_000;
+
 /**
  * `ipwarden serve`: index built, edge bound, then the API answers. The HTTP and SIP modules are
  * loaded here only, so the maintenance verbs of the CLI start quickly.
@@ -187,7 +200,7 @@ export async function serve(config: Config): Promise<Server> {
   const { Registry, collectDefaultMetrics } = await import('prom-client');
   const { buildApp } = await import('./api/app.ts');
   const logger = createLogger(config.logLevel);
-  const services = await startServices(config);
+  const services = await startServices(config, logger);
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   await indexMetrics(registry, services.ctx.decisions);
@@ -197,25 +210,49 @@ export async function serve(config: Config): Promise<Server> {
   const edge = await startEdgeHandle(config, services.ctx.decisions, registry, logger);
   const kamailio = await startKamailioFeed(config, services, registry, logger);
   const app = await buildApp(services, { corsOrigin: config.corsOrigin, bodyLimit: config.bodyLimit, requestTimeoutMs: config.requestTimeoutMs, registry, logger });
-  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
-    reply.header('Content-Type', registry.contentType);
+  const scrape = async () => {
     if (edge?.kind !== 'workers') return registry.metrics();
     const { AggregatorRegistry } = await import('prom-client');
     const all = [await registry.getMetricsAsJSON(), ...(await edge.workers.metrics())];
     return AggregatorRegistry.aggregate(all).metrics();
-  });
-  await app.listen({ port: config.port, host: config.host });
+  };
+  const { listenForMetrics, metricsRoute } = await import('./api/metrics-endpoint.ts');
+  if (config.metricsToken) metricsRoute(app, scrape, registry.contentType, config.metricsToken);
+  const metrics = await listenForMetrics(scrape, registry.contentType, config.metricsHost, config.metricsPort);
+  const { address, port } = metrics.address() as AddressInfo;
+  logger.info({ address, port }, `metrics listening at http://${address.includes(':') ? `[${address}]` : address}:${port}/metrics`);
+  const closeEdge = async () => {
+    if (edge?.kind === 'local') await edge.edge.close();
+    else await edge?.workers.close();
+  };
+  try {
+    await app.listen({ port: config.port, host: config.host });
+  } catch (error) {
+    metrics.close();
+    await closeEdge();
+    kamailio?.stop();
+    throw error;
+  }
   return {
     app,
     services,
     sipAddress: edge === null ? null : edge.kind === 'local' ? edge.edge.address : edge.workers.address,
+    metrics,
     async close() {
+      // Stops accepting and lets the requests in flight finish, closing each kept-alive
+      // connection as soon as its answer is out; after the grace period, cuts whatever is left.
+      const idle = setInterval(() => app.server.closeIdleConnections(), 100);
+      const cut = setTimeout(() => app.server.closeAllConnections(), STOP_GRACE_MS);
       await app.close();
-      if (edge?.kind === 'local') await edge.edge.close();
-      else await edge?.workers.close();
+      clearInterval(idle);
+      clearTimeout(cut);
+      metrics.close();
+      metrics.closeAllConnections();
+      await closeEdge();
       kamailio?.stop();
-      logger.flush();
       await services.close();
+      logger.info('ipwarden stopped');
+      logger.flush();
     },
   };
 }

@@ -21,8 +21,11 @@ export interface Handler {
 export interface RouteSpec {
   method: Method;
   url: string;
-  /** 'token': a valid token is required (the default); 'none': no token (logins). */
-  auth?: 'token' | 'none';
+  /**
+   * 'token': a valid token is required (the default); 'none': no token (logins); 'optional': a
+   * valid token names the caller, no token or any other is the anonymous caller (health).
+   */
+  auth?: 'token' | 'none' | 'optional';
   /** The body's `data` schema, for the OpenAPI document. */
   body?: TSchema;
   summary: string;

@@ -59,7 +59,10 @@ export function program(): Command {
     const config = configOf(command);
     const server = await serve(config);
     server.app.log.info({ config: describeConfig(config) }, 'ipwarden serving');
-    const stop = async () => {
+    // A supervisor's SIGTERM (or ^C): no new requests, those in flight finished, sockets and log
+    // closed, exit 0 (README: "Running under a supervisor").
+    const stop = async (signal: NodeJS.Signals) => {
+      server.app.log.info({ signal }, `${signal}: ipwarden stopping, finishing the requests in flight`);
       await server.close();
       process.exit(0);
     };

@@ -4,14 +4,25 @@
 // nodes) calls it too. Catch-ups run one at a time, in feed order.
 
 import type { AccessList, Verdict } from '../core/acl.ts';
+import { compileUserAgent } from '../core/acl.ts';
 import type { AccountDecision, IndexAccount, IndexSnapshot, IndexTrunkEntry, RealmDecision, TrunkMatch } from '../core/index.ts';
 import { DecisionIndex } from '../core/index.ts';
 import type { AccountRow, DeviceRow, IpAclRow, Store } from '../store/port.ts';
 import type { DecisionReader } from './decision-types.ts';
 
+/** A stored user-agent pattern that does not compile: its list denies every request. */
+export interface InvalidUserAgent {
+  accountId: string;
+  deviceId?: string;
+  pattern: string;
+  message: string;
+}
+
 export interface DecisionsOptions {
   /** What an unknown realm gets (api.md §7: reject by default). */
   unknownRealm: Verdict;
+  /** Told once per list and pattern (issue 20: the list fails closed, and someone must know). */
+  onInvalidUserAgent?: (problem: InvalidUserAgent) => void;
 }
 
 export interface IndexStats {
@@ -61,6 +72,15 @@ export class Decisions implements DecisionReader {
   private timer: NodeJS.Timeout | null = null;
   private lastRebuildMs = 0;
   private current = false;
+  /** The invalid patterns already reported, by owner and pattern. */
+  private readonly reportedUserAgents = new Set<string>();
+  private readonly reportInvalidUserAgent = (accountId: string, deviceId: string | undefined, pattern: string) => {
+    const key = `${accountId}/${deviceId ?? ''}\u0000${pattern}`;
+    const compiled = compileUserAgent(pattern);
+    if (this.options.onInvalidUserAgent === undefined || this.reportedUserAgents.has(key) || compiled.ok) return;
+    this.reportedUserAgents.add(key);
+    this.options.onInvalidUserAgent({ accountId, ...(deviceId === undefined ? {} : { deviceId }), pattern, message: compiled.message });
+  };
   /**
    * Awaited after each catch-up that applied changes, with the last change id: other copies of
    * the index (the SIP workers') apply it too before the write that caused it is answered.
@@ -82,7 +102,7 @@ export class Decisions implements DecisionReader {
     const repo = this.store.read;
     const lastChangeId = await repo.lastChangeId();
     const [accounts, devices, entries] = await Promise.all([repo.listAccounts(), repo.listAllDevices(), repo.listActiveIpAcls()]);
-    this.index = DecisionIndex.build(snapshotOf(accounts, devices, entries));
+    this.index = DecisionIndex.build(snapshotOf(accounts, devices, entries), this.reportInvalidUserAgent);
     this.paths = new Map(accounts.map((a) => [a.id, a.path]));
     this.lists = new Map(accounts.map((a) => [a.id, a.accessList]));
     this.lastChangeId = lastChangeId;

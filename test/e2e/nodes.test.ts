@@ -70,11 +70,14 @@ interface Node {
   stderr: string[];
 }
 
+/** /metrics is read on the API's port, with the token that opens it there. */
+const METRICS_TOKEN = 'e2e-metrics-token';
+
 async function startNode(databaseUrl: string): Promise<Node> {
   const port = await freePort();
   // The change-feed poll (the safety net) is slowed right down, so that what is measured here is
   // the notification path: LISTEN/NOTIFY, its loss and its reconnection.
-  const args = [BIN, 'serve', '--database-url', databaseUrl, '--port', String(port), '--host', '127.0.0.1', '--log-level', 'silent', '--poll-ms', '60000'];
+  const args = [BIN, 'serve', '--database-url', databaseUrl, '--port', String(port), '--host', '127.0.0.1', '--log-level', 'silent', '--poll-ms', '60000', '--metrics-token', METRICS_TOKEN];
   const child = spawn(process.execPath, args, {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -274,7 +277,7 @@ describe('nodes on one PostgreSQL', unavailable ? { skip: unavailable } : {}, ()
     assert.equal(health.body.data.status, 'degraded');
     assert.equal(health.body.data.database, 'down');
     // And the metrics say so too (api.md §6).
-    const metrics = await (await fetch(`${b!.base}/metrics`)).text();
+    const metrics = await (await fetch(`${b!.base}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
     assert.match(metrics, /^ipwarden_index_current 0$/m);
 
     // Decisions from the last index.

@@ -17,6 +17,8 @@ if (missing !== null && process.env.CI === 'true') {
 }
 
 const bin = join(import.meta.dirname, '..', '..', 'bin', 'ipwarden.js');
+/** /metrics is read on the API's port, with the token that opens it there. */
+const METRICS_TOKEN = 'e2e-metrics-token';
 
 describe('ipwarden serve with its SIP edge, driven by sipp', { skip: missing ?? false, timeout: 120_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'ipwarden-sip-e2e-'));
@@ -45,7 +47,7 @@ describe('ipwarden serve with its SIP edge, driven by sipp', { skip: missing ?? 
     assert.equal(created.status, 0, created.stderr);
     server = spawn(
       process.execPath,
-      [bin, 'serve', '--db', db, '--port', String(httpPort), '--host', '127.0.0.1', '--log-level', 'silent', '--allow-private-trunk-ips',
+      [bin, 'serve', '--db', db, '--port', String(httpPort), '--host', '127.0.0.1', '--log-level', 'silent', '--allow-private-trunk-ips', '--metrics-token', METRICS_TOKEN,
         '--sip', `udp:${edgeAddress.host}:${edgeAddress.port}`, '--sip-upstream', `${uas.host}:${uas.port}`],
       { stdio: ['ignore', 'ignore', 'inherit'] },
     );
@@ -108,7 +110,7 @@ describe('ipwarden serve with its SIP edge, driven by sipp', { skip: missing ?? 
     await call('rejected', stranger, { realm: 'acme.example', ua: 'Yealink SIP-T46S' });
     await call('rejected', phone, { realm: 'acme.example', ua: 'friendly-scanner' });
     await call('rejected', phone, { realm: 'nowhere.example', ua: 'Yealink' });
-    const metrics = await (await fetch(`${base}/metrics`)).text();
+    const metrics = await (await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
     assert.match(metrics, /ipwarden_sip_requests_rejected_total\{reason="not_matched"\} 1\n/);
     assert.match(metrics, /ipwarden_sip_requests_rejected_total\{reason="user_agent_mismatch"\} 1\n/);
     assert.match(metrics, /ipwarden_sip_requests_rejected_total\{reason="unknown_realm"\} 1\n/);
@@ -125,7 +127,7 @@ describe('ipwarden serve with its SIP edge, driven by sipp', { skip: missing ?? 
     assert.deepEqual(header(invite, 'X-Account-ID'), [tenant]);
     assert.deepEqual(header(invite, 'X-Trunk-ID'), [trunk]);
     // The edge's trunk lookups are counted as the API's are.
-    const metrics = await (await fetch(`${base}/metrics`)).text();
+    const metrics = await (await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
     assert.match(metrics, /ipwarden_decisions_total\{kind="trunk",result="match"\} [1-9]\d*\n/);
     assert.match(metrics, /ipwarden_decisions_total\{kind="trunk",result="no_match"\} [1-9]\d*\n/);
   });

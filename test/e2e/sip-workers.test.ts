@@ -34,6 +34,9 @@ function workerPids(server: ChildProcess): number[] {
   }
 }
 
+/** /metrics is read on the API's port, with the token that opens it there. */
+const METRICS_TOKEN = 'e2e-metrics-token';
+
 /** A metric line, asserted without printing the whole exposition on failure. */
 function hasLine(metrics: string, pattern: RegExp): void {
   assert.ok(pattern.test(metrics), `${pattern} not in /metrics:\n${metrics.split('\n').filter((l) => l.startsWith('ipwarden_sip')).join('\n')}`);
@@ -116,7 +119,7 @@ describe('ipwarden serve --sip-workers 2', { timeout: 120_000 }, () => {
     server = spawn(
       process.execPath,
       [bin, 'serve', '--db', db, '--port', String(httpPort), '--host', '127.0.0.1', '--log-level', 'silent', '--allow-private-trunk-ips',
-        '--sip', `udp:${edge.host}:${edge.port}`, '--sip-upstream', `127.0.0.1:${upstream.address().port}`, '--sip-workers', '2'],
+        '--sip', `udp:${edge.host}:${edge.port}`, '--sip-upstream', `127.0.0.1:${upstream.address().port}`, '--sip-workers', '2', '--metrics-token', METRICS_TOKEN],
       { stdio: ['ignore', 'ignore', 'inherit'] },
     );
     await until('the API', () => fetch(`${base}/v2/health`).then(() => true, () => undefined), 30_000);
@@ -147,7 +150,7 @@ describe('ipwarden serve --sip-workers 2', { timeout: 120_000 }, () => {
     await api('PUT', `/v2/accounts/${tenant}/trunks/${trunk}/ip_acls`, { ip_address: pbxAddress });
     assert.deepEqual(await invite(100), { forwarded: 100, rejected: 0 });
     // The workers' counters reach /metrics, added up.
-    const metrics = await (await fetch(`${base}/metrics`)).text();
+    const metrics = await (await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
     hasLine(metrics, /ipwarden_sip_requests_rejected_total\{reason="unknown_realm"\} 200\n/);
     hasLine(metrics, /ipwarden_sip_packets_forwarded_total\{direction="request"\} 200\n/);
     hasLine(metrics, /ipwarden_sip_workers 2\n/);
@@ -167,7 +170,7 @@ describe('ipwarden serve --sip-workers 2', { timeout: 120_000 }, () => {
     assert.equal(server.exitCode, null, 'the API process did not restart');
     assert.equal((await fetch(`${base}/v2/health`)).status, 200);
     const metrics = await until('two workers listening', async () => {
-      const text = await (await fetch(`${base}/metrics`)).text();
+      const text = await (await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
       return /ipwarden_sip_workers 2\n/.test(text) ? text : undefined;
     });
     hasLine(metrics, /ipwarden_sip_worker_restarts 1\n/);
