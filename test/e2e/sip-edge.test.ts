@@ -48,7 +48,10 @@ describe('ipwarden serve with its SIP edge, driven by sipp', { skip: missing ?? 
     server = spawn(
       process.execPath,
       [bin, 'serve', '--db', db, '--port', String(httpPort), '--host', '127.0.0.1', '--log-level', 'silent', '--allow-private-trunk-ips', '--metrics-token', METRICS_TOKEN,
-        '--sip', `udp:${edgeAddress.host}:${edgeAddress.port}`, '--sip-upstream', `${uas.host}:${uas.port}`],
+        '--sip', `udp:${edgeAddress.host}:${edgeAddress.port}`, '--sip-upstream', `${uas.host}:${uas.port}`,
+        // One SIP worker: sipp's strict scenarios fail a call whose back-to-back datagrams two
+        // workers relay out of order (README, The SIP edge); sip-workers.test.ts runs two.
+        '--sip-workers', '1'],
       { stdio: ['ignore', 'ignore', 'inherit'] },
     );
     for (let i = 0; ; i++) {
