@@ -11,6 +11,7 @@ import type { Duplex } from 'node:stream';
 import type { Registry } from 'prom-client';
 import type { Actor } from '../services/actor.ts';
 import { Failure, invalid } from '../services/errors.ts';
+import { registerConsole } from './console.ts';
 import { errorBody, fail, methodNotAllowed, routeNotFound, sendError, specOf } from './errors.ts';
 import { decisionFastPath } from './fast-path.ts';
 import { requestLog, type RequestLog } from './request-log.ts';
@@ -23,6 +24,7 @@ import { routes as auditRoutes } from './resources/audit.ts';
 import { routes as authRoutes } from './resources/auth.ts';
 import { routes as deviceRoutes } from './resources/devices.ts';
 import { routes as ipRoutes } from './resources/ips.ts';
+import { routes as statsRoutes } from './resources/stats.ts';
 import { routes as systemRoutes } from './resources/system.ts';
 import { routes as trunkRoutes } from './resources/trunks.ts';
 import { routes as userRoutes } from './resources/users.ts';
@@ -56,6 +58,7 @@ export const ROUTES: readonly RouteSpec[] = [
   ...trunkRoutes,
   ...auditRoutes,
   ...systemRoutes,
+  ...statsRoutes,
 ];
 
 const METHODS: readonly Method[] = ['GET', 'PUT', 'POST', 'PATCH', 'DELETE'];
@@ -245,5 +248,7 @@ export async function buildApp(deps: ApiDeps, options: AppOptions): Promise<Fast
   }
 
   app.get('/v2/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  app.decorate('registry', options.registry);
+  await registerConsole(app);
   return app;
 }

@@ -1,0 +1,90 @@
+// Small pieces every page uses: loading data, and showing KAZOO's errors in words.
+
+import type { ComponentChildren } from 'preact';
+import { useCallback, useEffect, useState } from 'preact/hooks';
+import { ApiError } from './api.ts';
+
+/** `data: {"cidrs.2": {"format": {"message": "…"}}}` → {"cidrs.2": ["…"]} (api.md §1). */
+export function fieldErrors(error: unknown): Record<string, string[]> {
+  if (!(error instanceof ApiError) || error.status !== 400) return {};
+  const fields: Record<string, string[]> = {};
+  for (const [field, rules] of Object.entries(error.data)) {
+    if (rules === null || typeof rules !== 'object') continue;
+    fields[field] = Object.values(rules as Record<string, { message?: string }>).map((rule) => rule?.message ?? String(rule));
+  }
+  return fields;
+}
+
+/** One sentence for an error that is not about a field. */
+export function describe(error: unknown): string {
+  if (!(error instanceof ApiError)) return error instanceof Error ? error.message : String(error);
+  const detail = error.data.cause ?? error.data.message;
+  if (error.status === 401) return 'The account name, username or password is not right.';
+  if (error.status === 403) return 'You may not do that in this account (403 forbidden).';
+  if (error.status === 409) return `Conflict: ${String(detail ?? error.message)}.`;
+  if (error.status === 400) {
+    const all = Object.entries(fieldErrors(error)).map(([field, messages]) => `${field}: ${messages.join('; ')}`);
+    if (all.length > 0) return all.join(' · ');
+  }
+  return `${error.message}${detail ? `: ${String(detail)}` : ''} (${error.status})`;
+}
+
+/** Fetches on mount and whenever `deps` change; `reload` fetches again. */
+export function useLoad<T>(load: () => Promise<T>, deps: unknown[]) {
+  const [data, setData] = useState<T | undefined>(undefined);
+  const [error, setError] = useState<unknown>(undefined);
+  const reload = useCallback(() => {
+    setError(undefined);
+    return load().then(setData, setError);
+  }, deps); // the caller names what the load depends on
+  useEffect(() => void reload(), [reload]);
+  return { data, error, reload };
+}
+
+/** Messages under a field, referenced by the field's aria-describedby. */
+export function FieldError({ id, messages }: { id: string; messages?: string[] | undefined }) {
+  if (!messages || messages.length === 0) return null;
+  return (
+    <p class="field-error" id={id} role="alert">
+      {messages.join(' · ')}
+    </p>
+  );
+}
+
+export function Problem({ error }: { error: unknown }) {
+  if (error === undefined) return null;
+  return (
+    <p class="problem" role="alert">
+      {describe(error)}
+    </p>
+  );
+}
+
+export function Section({ title, children }: { title: string; children: ComponentChildren }) {
+  return (
+    <section class="card" aria-label={title}>
+      <h2>{title}</h2>
+      {children}
+    </section>
+  );
+}
+
+/** Runs an action, keeping its error (or clearing it) for display. */
+export function useAction() {
+  const [error, setError] = useState<unknown>(undefined);
+  const [busy, setBusy] = useState(false);
+  const run = async (action: () => Promise<unknown>): Promise<boolean> => {
+    setBusy(true);
+    setError(undefined);
+    try {
+      await action();
+      return true;
+    } catch (e) {
+      setError(e);
+      return false;
+    } finally {
+      setBusy(false);
+    }
+  };
+  return { error, busy, run, setError };
+}
