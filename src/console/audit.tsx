@@ -13,6 +13,22 @@ interface Entry {
   resource: string;
   resource_id: string;
   actor: { account_id: string; user_id?: string; api_key?: true };
+  before?: Record<string, unknown>;
+  after?: Record<string, unknown>;
+}
+
+const BOOKKEEPING = new Set(['id', 'created', 'modified', 'created_at', 'updated_at']);
+const short = (value: unknown) => {
+  const text = JSON.stringify(value) ?? '—';
+  return text.length > 48 ? `${text.slice(0, 47)}…` : text;
+};
+
+/** The fields the change touched: old → new for an update, the values for a create or delete. */
+function change(e: Entry): string {
+  const before = e.before ?? {};
+  const after = e.after ?? {};
+  const fields = [...new Set([...Object.keys(before), ...Object.keys(after)])].filter((k) => !BOOKKEEPING.has(k) && JSON.stringify(before[k]) !== JSON.stringify(after[k]));
+  return fields.map((k) => (e.action === 'update' ? `${k}: ${short(before[k])} → ${short(after[k])}` : `${k}: ${short(e.action === 'delete' ? before[k] : after[k])}`)).join('; ');
 }
 
 export function Audit({ accountId }: { accountId: string }) {
@@ -41,7 +57,7 @@ export function Audit({ accountId }: { accountId: string }) {
       <div class="scroll">
         <table aria-label="Audit entries">
           <thead>
-            <tr><th>When (UTC)</th><th>Action</th><th>Resource</th><th>Which</th><th>Who</th></tr>
+            <tr><th>When (UTC)</th><th>Action</th><th>Resource</th><th>Which</th><th>Change</th><th>Who</th></tr>
           </thead>
           <tbody>
             {entries.map((e) => (
@@ -50,6 +66,7 @@ export function Audit({ accountId }: { accountId: string }) {
                 <td><span class={`badge ${e.action}`}>{e.action}</span></td>
                 <td>{e.resource}</td>
                 <td class="mono">{e.resource_id}</td>
+                <td class="mono change">{change(e)}</td>
                 <td class="mono">{e.actor.api_key ? 'API key of ' : ''}{e.actor.user_id ? `user ${e.actor.user_id.slice(0, 8)}… of ` : ''}{e.actor.account_id.slice(0, 8)}…</td>
               </tr>
             ))}

@@ -2,7 +2,7 @@
 // and for the chosen account its available and assigned IPs, assigned and released all or none.
 
 import { useState } from 'preact/hooks';
-import { api } from './api.ts';
+import { ApiError, api } from './api.ts';
 import { FieldError, Problem, Section, describe, fieldErrors, useAction, useLoad } from './ui.tsx';
 
 interface PoolIp {
@@ -84,6 +84,9 @@ function Pool({ version, onChange }: { version: number; onChange: () => void }) 
   );
 }
 
+/** Why the pool refused an IP; a 409 means it is there already. */
+const refusal = (error: unknown) => (error instanceof ApiError && error.status === 409 ? 'already in the pool' : describe(error));
+
 function AddPoolIp({ onChange }: { onChange: () => void }) {
   const [ip, setIp] = useState('');
   const [zone, setZone] = useState('');
@@ -112,7 +115,7 @@ function AddPoolIp({ onChange }: { onChange: () => void }) {
         {field('host', 'Host', host, setHost)}
         <button type="submit" disabled={busy}>Add IP</button>
       </form>
-      {Object.keys(fields).length === 0 && <Problem error={error} />}
+      {Object.keys(fields).length === 0 && error !== undefined && <p class="problem" role="alert">{refusal(error)}</p>}
     </Section>
   );
 }
@@ -147,7 +150,7 @@ function ImportCsv({ onChange }: { onChange: () => void }) {
         await api('PUT', '/ips', { ip, zone, host });
         results.push({ line: i + 1, text: line });
       } catch (error) {
-        results.push({ line: i + 1, text: line, refused: describe(error) });
+        results.push({ line: i + 1, text: line, refused: refusal(error) });
       }
     }
     setOutcomes(results);

@@ -186,7 +186,7 @@ function Paste({ base, onDone }: { base: string; onDone: () => void }) {
         await api('PUT', base, { ip_address: address, ...(description ? { description } : {}) });
         results.push({ line: i + 1, address });
       } catch (error) {
-        results.push({ line: i + 1, address, refused: explain(error, address) });
+        results.push({ line: i + 1, address, refused: explain(error) });
       }
     }
     setOutcomes(results);

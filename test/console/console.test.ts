@@ -14,6 +14,7 @@ import { serve, type Server } from '../../src/main.ts';
 import { bootstrapAccount } from '../../src/services/accounts.ts';
 import { SYSTEM_ACTOR } from '../../src/services/actor.ts';
 import { credentialsOf } from '../../src/services/passwords.ts';
+import { startHarness, type Harness } from '../support/harness.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARTIFACTS = join('test-artifacts', 'console');
@@ -26,6 +27,39 @@ function chromiumMissing(): string | null {
     return `chromium not found at ${CHROMIUM} (Debian package chromium; .ci/run installs it): the console's browser tests did not run`;
   }
 }
+
+// The console as `npm ci` builds it, from the source beside this test.
+const built = spawnSync(process.execPath, ['scripts/build-console.js'], { encoding: 'utf8' });
+assert.equal(built.status, 0, built.stderr);
+
+describe('the console is served at / beside the API', () => {
+  let h: Harness;
+  before(async () => (h = await startHarness()));
+  after(() => h.close());
+
+  it('serves the page and its assets, from this origin only', async () => {
+    const page = await h.request('GET', '/');
+    assert.equal(page.statusCode, 200);
+    assert.match(String(page.headers['content-type']), /^text\/html/);
+    assert.match(page.body, /<script type="module" src="\/console.js"><\/script>/);
+    assert.doesNotMatch(page.body, /https?:\/\//, 'nothing fetched from elsewhere');
+    assert.match(String(page.headers['content-security-policy']), /default-src 'self'/);
+    const script = await h.request('GET', '/console.js');
+    assert.equal(script.statusCode, 200);
+    assert.match(String(script.headers['content-type']), /^(application|text)\/javascript/);
+    assert.doesNotMatch(script.body, /https?:\/\/(?!www\.w3\.org)[a-z]/i, 'the bundle names no other origin');
+    assert.equal((await h.request('GET', '/console.css')).statusCode, 200);
+  });
+
+  it('leaves every other path to the API, in KAZOO\'s error shape', async () => {
+    for (const [method, url] of [['GET', '/v2/nothing'], ['GET', '/nothing.js'], ['POST', '/'], ['GET', '/v2/']] as const) {
+      const response = await h.request(method, url);
+      assert.equal(response.statusCode, 404, `${method} ${url}`);
+      assert.equal(response.headers['content-type'], 'application/json');
+      assert.equal(response.json().message, 'bad_identifier');
+    }
+  });
+});
 
 const missing = chromiumMissing();
 if (missing !== null && process.env.CI === 'true') {
@@ -41,6 +75,8 @@ describe('the web console in Chromium', { skip: missing ?? false, timeout: 180_0
   let masterId: string;
   let masterToken: string;
   const acme = { id: '', token: '' };
+  /** Script errors and policy violations in the page: none is expected. */
+  const pageErrors: string[] = [];
 
   /** The API as a client other than the browser (set-up and checks). */
   async function call(method: string, path: string, token: string, data?: unknown) {
@@ -74,8 +110,6 @@ describe('the web console in Chromium', { skip: missing ?? false, timeout: 180_0
   const section = (title: string) => page.getByRole('region', { name: title, exact: true });
 
   before(async () => {
-    const built = spawnSync(process.execPath, ['scripts/build-console.js'], { encoding: 'utf8' });
-    assert.equal(built.status, 0, built.stderr);
     mkdirSync(ARTIFACTS, { recursive: true });
     server = await serve(loadConfig({ db: join(dir, 'console.db'), port: '0', host: '127.0.0.1', logLevel: 'silent' }, {}));
     base = `http://127.0.0.1:${(server.app.server.address() as { port: number }).port}`;
@@ -91,6 +125,10 @@ describe('the web console in Chromium', { skip: missing ?? false, timeout: 180_0
 
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
     page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    page.on('pageerror', (error) => pageErrors.push(error.message));
+    page.on('console', (message) => {
+      if (/Content Security Policy|Uncaught/.test(message.text())) pageErrors.push(message.text());
+    });
     // Nothing may come from anywhere but the server itself.
     await page.route(/^(?!http:\/\/127\.0\.0\.1:\d+\/)/, (route) => route.abort());
   });
@@ -147,7 +185,7 @@ describe('the web console in Chromium', { skip: missing ?? false, timeout: 180_0
     await csv.getByRole('status').getByText('1 added, 2 refused.').waitFor();
     const results = csv.getByRole('list', { name: 'Import results' });
     assert.match(await results.getByRole('listitem').nth(0).innerText(), /line 2: 198\.51\.100\.11.* — added/);
-    assert.match(await results.getByRole('listitem').nth(1).innerText(), /line 3: 198\.51\.100\.10.* — Conflict/);
+    assert.match(await results.getByRole('listitem').nth(1).innerText(), /line 3: 198\.51\.100\.10.* — already in the pool/);
     assert.match(await results.getByRole('listitem').nth(2).innerText(), /line 4: 198\.51\.100\.300.* — ip: /);
 
     // The pool filtered by zone and status.
@@ -246,7 +284,7 @@ describe('the web console in Chromium', { skip: missing ?? false, timeout: 180_0
     const results = paste.getByRole('list', { name: 'Paste results' });
     await results.waitFor();
     assert.match(await results.getByRole('listitem').nth(0).innerText(), /198\.51\.100\.200 — added/);
-    assert.match(await results.getByRole('listitem').nth(1).innerText(), /192\.0\.2\.77 overlaps an address that already authenticates a trunk of another account/);
+    assert.match(await results.getByRole('listitem').nth(1).innerText(), /192\.0\.2\.77 — This address overlaps an address that already authenticates a trunk of another account/);
     assert.match(await results.getByRole('listitem').nth(2).innerText(), /10\.1\.2\.3 — ip_address: .*private/i);
     await table.getByRole('row', { name: /198\.51\.100\.200 Branch office enabled/ }).waitFor();
 
@@ -262,7 +300,7 @@ describe('the web console in Chromium', { skip: missing ?? false, timeout: 180_0
     const table = section('Audit trail (newest first)').getByRole('table', { name: 'Audit entries' });
     const first = table.getByRole('row').nth(1);
     await first.waitFor();
-    assert.match(await first.innerText(), /update\s+ip_acls/, 'the disabled entry is the newest change');
+    assert.match(await first.innerText(), /update\s+ip_acls\s+\S+\s+enabled: true → false/, 'the disabled entry is the newest change');
     await section('Audit trail (newest first)').getByLabel('Resource').selectOption('access_lists');
     await until('only the access-list change is listed', async () => (await table.getByRole('row').count()) === 2);
     await table.getByRole('row', { name: new RegExp(`create access_lists ${acme.id}`) }).waitFor();
@@ -325,4 +363,6 @@ describe('the web console in Chromium', { skip: missing ?? false, timeout: 180_0
     const after = await fetch(`${base}/v2/token_auth`, { headers: { 'x-auth-token': second } });
     assert.equal(after.status, 401, 'the token was revoked on the server');
   });
+
+  it('ran without a script error or a security-policy violation', () => assert.deepEqual(pageErrors, []));
 });
