@@ -116,6 +116,7 @@ describe('the web console in Chromium', { skip: missing ?? false, timeout: 180_0
     masterId = (await bootstrapAccount(server.services.ctx, SYSTEM_ACTOR, { name: 'Master', realm: 'master.console.test', username: 'admin', password: 'secret' })).id;
     masterToken = await login('master.console.test', 'admin', 'secret');
     Object.assign(acme, await tenant('Acme'));
+    await call('PUT', `/accounts/${acme.id}/devices`, acme.token, { name: 'Desk', sip: { username: 'desk' } });
     // Another tenant holding a trunk block and a pool IP, which Acme must not get.
     const rival = await tenant('Rival');
     const trunk = await call('PUT', `/accounts/${rival.id}/trunks`, rival.token, { name: 'Rival PBX' });
@@ -260,6 +261,24 @@ describe('the web console in Chromium', { skip: missing ?? false, timeout: 180_0
     await screenshot('access-lists');
   });
 
+  it('edits a device\'s list, and the test names the device list as the one that denied', async () => {
+    await section('Which list').getByLabel('List of').selectOption({ label: 'device Desk (desk)' });
+    const editor = section('No list yet (every source allowed)');
+    await editor.getByLabel(/deny,allow/).check();
+    await editor.getByLabel('CIDR 1', { exact: true }).fill('203.0.113.66');
+    await editor.getByRole('button', { name: 'Save list' }).click();
+    await section('Edit the list').getByRole('status').getByText(/Saved/).waitFor();
+    const box = section('Test a source');
+    assert.equal(await box.getByLabel('Device').inputValue(), (await call('GET', `/accounts/${acme.id}/devices`, acme.token))[0].id, 'the device being edited is the one tested');
+    await box.getByLabel('Source IP').fill('203.0.113.66');
+    await box.getByLabel('User agent').fill('Yealink T46S');
+    await box.getByRole('button', { name: 'Test' }).click();
+    const verdict = box.getByRole('status', { name: 'Decision' });
+    await verdict.getByText(/Device list: deny, the source is in 203\.0\.113\.66 and the order is deny,allow, so it is denied/).waitFor();
+    assert.match(await verdict.innerText(), /deny — decided by the device list\./);
+    assert.match(await verdict.innerText(), /Account list: allow, the source is in 203\.0\.113\.0\/24/);
+  });
+
   it('creates a trunk and an IP ACL entry, sees the 409 for another tenant\'s block in words, pastes many, disables one', async () => {
     await open('Trunks');
     await section('Trunks').getByLabel('New trunk name').fill('Office PBX');
@@ -302,8 +321,10 @@ describe('the web console in Chromium', { skip: missing ?? false, timeout: 180_0
     await first.waitFor();
     assert.match(await first.innerText(), /update\s+ip_acls\s+\S+\s+enabled: true → false/, 'the disabled entry is the newest change');
     await section('Audit trail (newest first)').getByLabel('Resource').selectOption('access_lists');
-    await until('only the access-list change is listed', async () => (await table.getByRole('row').count()) === 2);
+    await until('only the two access-list changes are listed', async () => (await table.getByRole('row').count()) === 3);
     await table.getByRole('row', { name: new RegExp(`create access_lists ${acme.id}`) }).waitFor();
+    const device = (await call('GET', `/accounts/${acme.id}/devices`, acme.token))[0].id as string;
+    assert.match(await table.getByRole('row').nth(1).innerText(), new RegExp(`create\\s+access_lists\\s+${device}`), 'the device list, saved last, comes first');
     await screenshot('audit');
   });
 
@@ -347,7 +368,8 @@ describe('the web console in Chromium', { skip: missing ?? false, timeout: 180_0
   it('brings the login back when the token is revoked, and logs out', async () => {
     const token = await page.evaluate(() => JSON.parse(sessionStorage.getItem('ipwarden.session') ?? '{}').token as string);
     await call('DELETE', '/token_auth', token);
-    await open('Access lists').catch(() => undefined);
+    // The next page's first request meets the refusal.
+    await page.getByRole('navigation', { name: 'Pages' }).getByRole('button', { name: 'Access lists' }).click();
     await page.getByText('Your session has expired. Please log in again.').waitFor();
     await page.getByRole('button', { name: 'Log in' }).waitFor();
 
