@@ -3,7 +3,7 @@
 
 import { useState } from 'preact/hooks';
 import { ApiError, api } from './api.ts';
-import { FieldError, Problem, Section, describe, fieldErrors, useAction, useLoad } from './ui.tsx';
+import { FieldError, Lines, Problem, Section, describe, fieldErrors, useAction, useLoad } from './ui.tsx';
 
 interface PoolIp {
   ip: string;
@@ -36,28 +36,9 @@ function Pool({ version, onChange }: { version: number; onChange: () => void }) 
     <>
       <Section title="Pool">
         <div class="filters" role="group" aria-label="Filter the pool">
-          <label>
-            Zone
-            <select value={zone} onChange={(e) => setZone(e.currentTarget.value)}>
-              <option value="">any</option>
-              {zones.data?.map((z) => <option key={z}>{z}</option>)}
-            </select>
-          </label>
-          <label>
-            Host
-            <select value={host} onChange={(e) => setHost(e.currentTarget.value)}>
-              <option value="">any</option>
-              {hosts.data?.map((h) => <option key={h}>{h}</option>)}
-            </select>
-          </label>
-          <label>
-            Status
-            <select value={status} onChange={(e) => setStatus(e.currentTarget.value)}>
-              <option value="">any</option>
-              <option>available</option>
-              <option>assigned</option>
-            </select>
-          </label>
+          <Filter label="Zone" value={zone} set={setZone} choices={zones.data ?? []} />
+          <Filter label="Host" value={host} set={setHost} choices={hosts.data ?? []} />
+          <Filter label="Status" value={status} set={setStatus} choices={['available', 'assigned']} />
         </div>
         <Problem error={pool.error} />
         <div class="scroll">
@@ -79,8 +60,20 @@ function Pool({ version, onChange }: { version: number; onChange: () => void }) 
         </div>
       </Section>
       <AddPoolIp onChange={onChange} />
-      <ImportCsv onChange={onChange} />
+      <Lines title="Import a CSV" label="Rows (ip,zone,host)" placeholder="203.0.113.10,us-east,proxy1.us-east.example.com" button="Import" results="Import results" file send={addRow} explain={refusal} skip={isHeader} onDone={onChange} />
     </>
+  );
+}
+
+function Filter({ label, value, set, choices }: { label: string; value: string; set: (value: string) => void; choices: string[] }) {
+  return (
+    <label>
+      {label}
+      <select value={value} onChange={(e) => set(e.currentTarget.value)}>
+        <option value="">any</option>
+        {choices.map((c) => <option key={c}>{c}</option>)}
+      </select>
+    </label>
   );
 }
 
@@ -120,72 +113,14 @@ function AddPoolIp({ onChange }: { onChange: () => void }) {
   );
 }
 
-interface RowOutcome {
-  line: number;
-  text: string;
-  refused?: string;
-}
-
 /** A CSV `ip,zone,host` per line (a header line is skipped), added one row at a time. */
-function ImportCsv({ onChange }: { onChange: () => void }) {
-  const [text, setText] = useState('');
-  const [outcomes, setOutcomes] = useState<RowOutcome[]>([]);
-  const [busy, setBusy] = useState(false);
-  const load = async (input: HTMLInputElement) => setText((await input.files?.[0]?.text()) ?? '');
-  const submit = async (event: Event) => {
-    event.preventDefault();
-    setBusy(true);
-    const results: RowOutcome[] = [];
-    const lines = text.split(/\r?\n/);
-    for (const [i, raw] of lines.entries()) {
-      const line = raw.trim();
-      if (line === '' || (i === 0 && /^ip\s*,\s*zone\s*,\s*host$/i.test(line))) continue;
-      const cells = line.split(',').map((c) => c.trim());
-      if (cells.length !== 3) {
-        results.push({ line: i + 1, text: line, refused: 'expected three columns: ip,zone,host' });
-        continue;
-      }
-      const [ip, zone, host] = cells;
-      try {
-        await api('PUT', '/ips', { ip, zone, host });
-        results.push({ line: i + 1, text: line });
-      } catch (error) {
-        results.push({ line: i + 1, text: line, refused: refusal(error) });
-      }
-    }
-    setOutcomes(results);
-    setBusy(false);
-    onChange();
-  };
-  const refused = outcomes.filter((o) => o.refused).length;
-  return (
-    <Section title="Import a CSV">
-      <form onSubmit={submit}>
-        <label>
-          CSV file
-          <input type="file" accept=".csv,text/csv,text/plain" onChange={(e) => void load(e.currentTarget)} />
-        </label>
-        <label>
-          Rows (ip,zone,host)
-          <textarea name="csv" rows={4} value={text} onInput={(e) => setText(e.currentTarget.value)} placeholder="203.0.113.10,us-east,proxy1.us-east.example.com" />
-        </label>
-        <button type="submit" disabled={busy || text.trim() === ''}>Import</button>
-      </form>
-      {outcomes.length > 0 && (
-        <>
-          <p role="status">{outcomes.length - refused} added, {refused} refused.</p>
-          <ul class="outcomes" aria-label="Import results">
-            {outcomes.map((o) => (
-              <li key={o.line} class={o.refused ? 'refused' : 'ok'}>
-                line {o.line}: <span class="mono">{o.text}</span> — {o.refused ?? 'added'}
-              </li>
-            ))}
-          </ul>
-        </>
-      )}
-    </Section>
-  );
+async function addRow(line: string) {
+  const cells = line.split(',').map((c) => c.trim());
+  if (cells.length !== 3) throw new Error('expected three columns: ip,zone,host');
+  const [ip, zone, host] = cells;
+  await api('PUT', '/ips', { ip, zone, host });
 }
+const isHeader = (line: string, index: number) => index === 0 && /^ip\s*,\s*zone\s*,\s*host$/i.test(line);
 
 interface AccountIp {
   ip: string;

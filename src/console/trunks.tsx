@@ -3,7 +3,7 @@
 
 import { useEffect, useState } from 'preact/hooks';
 import { ApiError, api } from './api.ts';
-import { FieldError, Section, describe, fieldErrors, useAction, useLoad } from './ui.tsx';
+import { FieldError, Lines, Section, describe, fieldErrors, useAction, useLoad } from './ui.tsx';
 
 interface Trunk {
   id: string;
@@ -163,54 +163,23 @@ function Entries({ accountId, trunk }: { accountId: string; trunk: Trunk }) {
   );
 }
 
-interface LineOutcome {
-  line: number;
-  address: string;
-  refused?: string;
-}
-
 /** One address per line, optionally `, description`; the API takes them one at a time. */
 function Paste({ base, onDone }: { base: string; onDone: () => void }) {
-  const [text, setText] = useState('');
-  const [outcomes, setOutcomes] = useState<LineOutcome[]>([]);
-  const [busy, setBusy] = useState(false);
-  const submit = async (event: Event) => {
-    event.preventDefault();
-    setBusy(true);
-    const results: LineOutcome[] = [];
-    for (const [i, raw] of text.split(/\r?\n/).entries()) {
-      const [address = '', ...rest] = raw.split(',').map((part) => part.trim());
-      if (address === '') continue;
-      const description = rest.join(', ');
-      try {
-        await api('PUT', base, { ip_address: address, ...(description ? { description } : {}) });
-        results.push({ line: i + 1, address });
-      } catch (error) {
-        results.push({ line: i + 1, address, refused: explain(error) });
-      }
-    }
-    setOutcomes(results);
-    setBusy(false);
-    onDone();
+  const addLine = (line: string) => {
+    const [address, ...rest] = line.split(',').map((part) => part.trim());
+    const description = rest.join(', ');
+    return api('PUT', base, { ip_address: address, ...(description ? { description } : {}) });
   };
   return (
-    <Section title="Paste many entries">
-      <form onSubmit={submit}>
-        <label>
-          One address per line, optionally followed by a comma and a description
-          <textarea name="paste" rows={4} class="mono" value={text} placeholder={'203.0.113.50, Office\n2001:db8:5::/48, Lab'} onInput={(e) => setText(e.currentTarget.value)} />
-        </label>
-        <button type="submit" disabled={busy || text.trim() === ''}>Add all</button>
-      </form>
-      {outcomes.length > 0 && (
-        <ul class="outcomes" aria-label="Paste results">
-          {outcomes.map((o) => (
-            <li key={o.line} class={o.refused ? 'refused' : 'ok'}>
-              line {o.line}: <span class="mono">{o.address}</span> — {o.refused ?? 'added'}
-            </li>
-          ))}
-        </ul>
-      )}
-    </Section>
+    <Lines
+      title="Paste many entries"
+      label="One address per line, optionally followed by a comma and a description"
+      placeholder={'203.0.113.50, Office\n2001:db8:5::/48, Lab'}
+      button="Add all"
+      results="Paste results"
+      send={addLine}
+      explain={(error) => explain(error)}
+      onDone={onDone}
+    />
   );
 }

@@ -88,3 +88,91 @@ export function useAction() {
   };
   return { error, busy, run, setError };
 }
+
+/** One line of pasted text and what the API answered to it. */
+interface LineOutcome {
+  line: number;
+  text: string;
+  refused?: string;
+}
+
+/**
+ * Sends each non-blank line (but those `skip` names) in its own request, one after the other (the
+ * API takes one item per request), keeping each answer: `explain` words a refusal.
+ */
+async function eachLine(text: string, send: (line: string) => Promise<unknown>, explain: (error: unknown) => string, skip: (line: string, index: number) => boolean): Promise<LineOutcome[]> {
+  const outcomes: LineOutcome[] = [];
+  for (const [index, raw] of text.split(/\r?\n/).entries()) {
+    const line = raw.trim();
+    if (line === '' || skip(line, index)) continue;
+    try {
+      await send(line);
+      outcomes.push({ line: index + 1, text: line });
+    } catch (error) {
+      outcomes.push({ line: index + 1, text: line, refused: explain(error) });
+    }
+  }
+  return outcomes;
+}
+
+interface LinesProps {
+  title: string;
+  /** The text box's label, saying what a line holds. */
+  label: string;
+  placeholder: string;
+  button: string;
+  /** The results list's accessible name. */
+  results: string;
+  /** Offer to load the text from a file too. */
+  file?: boolean;
+  send: (line: string) => Promise<unknown>;
+  explain: (error: unknown) => string;
+  skip?: (line: string, index: number) => boolean;
+  onDone: () => void;
+}
+
+/** A text box of lines sent one by one, and each line's answer beneath it. */
+export function Lines({ title, label, placeholder, button, results, file, send, explain, skip = () => false, onDone }: LinesProps) {
+  const [text, setText] = useState('');
+  const [outcomes, setOutcomes] = useState<LineOutcome[]>([]);
+  const [busy, setBusy] = useState(false);
+  const submit = async (event: Event) => {
+    event.preventDefault();
+    setBusy(true);
+    setOutcomes(await eachLine(text, send, explain, skip));
+    setBusy(false);
+    onDone();
+  };
+  const refused = outcomes.filter((o) => o.refused).length;
+  return (
+    <Section title={title}>
+      <form onSubmit={submit}>
+        {file && (
+          <label>
+            File
+            <input type="file" accept=".csv,text/csv,text/plain" onChange={(e) => void e.currentTarget.files?.[0]?.text().then(setText)} />
+          </label>
+        )}
+        <label>
+          {label}
+          <textarea rows={4} class="mono" value={text} placeholder={placeholder} onInput={(e) => setText(e.currentTarget.value)} />
+        </label>
+        <button type="submit" disabled={busy || text.trim() === ''}>{button}</button>
+      </form>
+      {outcomes.length > 0 && (
+        <>
+          <p role="status">
+            {outcomes.length - refused} added, {refused} refused.
+          </p>
+          <ul class="outcomes" aria-label={results}>
+            {outcomes.map((o) => (
+              <li key={o.line} class={o.refused ? 'refused' : 'ok'}>
+                line {o.line}: <span class="mono">{o.text}</span> — {o.refused ?? 'added'}
+              </li>
+            ))}
+          </ul>
+        </>
+      )}
+    </Section>
+  );
+}

@@ -302,9 +302,9 @@ describe('the web console in Chromium', { skip: missing ?? false, timeout: 180_0
     await paste.getByRole('button', { name: 'Add all' }).click();
     const results = paste.getByRole('list', { name: 'Paste results' });
     await results.waitFor();
-    assert.match(await results.getByRole('listitem').nth(0).innerText(), /198\.51\.100\.200 — added/);
-    assert.match(await results.getByRole('listitem').nth(1).innerText(), /192\.0\.2\.77 — This address overlaps an address that already authenticates a trunk of another account/);
-    assert.match(await results.getByRole('listitem').nth(2).innerText(), /10\.1\.2\.3 — ip_address: .*private/i);
+    assert.match(await results.getByRole('listitem').nth(0).innerText(), /line 1: 198\.51\.100\.200, Branch office — added/);
+    assert.match(await results.getByRole('listitem').nth(1).innerText(), /line 2: 192\.0\.2\.77 — This address overlaps an address that already authenticates a trunk of another account/);
+    assert.match(await results.getByRole('listitem').nth(2).innerText(), /line 3: 10\.1\.2\.3 — ip_address: .*private/i);
     await table.getByRole('row', { name: /198\.51\.100\.200 Branch office enabled/ }).waitFor();
 
     await table.getByRole('button', { name: 'Disable 198.51.100.200' }).click();
