@@ -12,8 +12,9 @@ export const CONSOLE_DIR = fileURLToPath(new URL('../../dist/console/', import.m
 // Everything from this origin, nothing from elsewhere: no CDN, no font, no inline script.
 const POLICY = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
-export async function registerConsole(app: FastifyInstance): Promise<void> {
-  if (!existsSync(CONSOLE_DIR)) {
+/** `dir`: where the built console is (tests name another). */
+export async function registerConsole(app: FastifyInstance, dir = CONSOLE_DIR): Promise<void> {
+  if (!existsSync(dir)) {
     // A checkout where `npm ci` did not run its prepare script: say how to build, in our shape.
     app.get('/', { schema: { hide: true } }, (request, reply) =>
       sendError(request, reply, { status: 503, message: 'console not built', data: { message: 'the web console is not built: run npm run build:console' } }),
@@ -22,7 +23,7 @@ export async function registerConsole(app: FastifyInstance): Promise<void> {
   }
   // One route per file found at start (wildcard: false), so every other path stays the API's 404.
   await app.register(fastifyStatic, {
-    root: CONSOLE_DIR,
+    root: dir,
     prefix: '/',
     wildcard: false,
     index: 'index.html',

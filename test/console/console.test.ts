@@ -8,7 +8,9 @@ import { accessSync, constants, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import Fastify from 'fastify';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { registerConsole } from '../../src/api/console.ts';
 import { loadConfig } from '../../src/config.ts';
 import { serve, type Server } from '../../src/main.ts';
 import { bootstrapAccount } from '../../src/services/accounts.ts';
@@ -49,6 +51,15 @@ describe('the console is served at / beside the API', () => {
     assert.match(String(script.headers['content-type']), /^(application|text)\/javascript/);
     assert.doesNotMatch(script.body, /https?:\/\/(?!www\.w3\.org)[a-z]/i, 'the bundle names no other origin');
     assert.equal((await h.request('GET', '/console.css')).statusCode, 200);
+  });
+
+  it('says how to build it when it is not built', async () => {
+    const bare = Fastify();
+    await registerConsole(bare, join(tmpdir(), 'ipwarden-no-console', 'dist'));
+    const response = await bare.inject({ method: 'GET', url: '/' });
+    await bare.close();
+    assert.equal(response.statusCode, 503);
+    assert.deepEqual(response.json().data, { message: 'the web console is not built: run npm run build:console' });
   });
 
   it('leaves every other path to the API, in KAZOO\'s error shape', async () => {
