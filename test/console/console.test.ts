@@ -366,9 +366,16 @@ describe('the web console in Chromium', { skip: missing ?? false, timeout: 180_0
 
   it('is usable at a phone\'s width', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
-    for (const [label, name] of [['Access lists', 'phone-access-lists'], ['Trunks', 'phone-trunks'], ['Dedicated IPs', 'phone-dedicated-ips']] as const) {
+    // Each page with what it loads shown: the widest content is what could overflow.
+    const pages = [
+      ['Access lists', 'phone-access-lists', () => section('Edit the list').getByLabel('CIDR 2', { exact: true })],
+      ['Trunks', 'phone-trunks', () => section('Trunks').getByRole('row', { name: /Office PBX/ })],
+      ['Dedicated IPs', 'phone-dedicated-ips', () => section('Pool').getByRole('row', { name: /198\.51\.100\.77/ })],
+      ['Audit', 'phone-audit', () => section('Audit trail (newest first)').getByRole('row').nth(1)],
+    ] as const;
+    for (const [label, name, loaded] of pages) {
       await open(label);
-      await page.waitForLoadState('networkidle');
+      await loaded().waitFor();
       const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
       assert.ok(overflow <= 0, `${label}: the page is ${overflow}px wider than the phone`);
       await screenshot(name);
