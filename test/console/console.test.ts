@@ -228,6 +228,14 @@ describe('the web console in Chromium', { skip: missing ?? false, timeout: 180_0
     const assigned = await call('GET', `/accounts/${acme.id}/ips/assigned`, acme.token);
     assert.deepEqual(assigned.map((i: { ip: string }) => i.ip), ['198.51.100.10']);
     await screenshot('dedicated-ips');
+
+    // Release goes the same way back.
+    const assignedBox = section('Assigned to this account');
+    await assignedBox.getByLabel(/198\.51\.100\.10/).check();
+    await assignedBox.getByRole('button', { name: 'Release selected' }).click();
+    await assignedBox.getByRole('status').getByText('Released: 198.51.100.10').waitFor();
+    await available.getByLabel(/198\.51\.100\.10/).waitFor();
+    assert.deepEqual(await call('GET', `/accounts/${acme.id}/ips/assigned`, acme.token), []);
   });
 
   it('saves an access list: a bad CIDR is refused beside its row, the empty allow,deny warned of, then a good list saved', async () => {
@@ -291,7 +299,10 @@ describe('the web console in Chromium', { skip: missing ?? false, timeout: 180_0
   });
 
   it('creates a trunk and an IP ACL entry, sees the 409 for another tenant\'s block in words, pastes many, disables one', async () => {
-    await open('Trunks');
+    // By keyboard: the page's button, then focus lands on the page's heading.
+    await page.getByRole('navigation', { name: 'Pages' }).getByRole('button', { name: 'Trunks' }).focus();
+    await page.keyboard.press('Enter');
+    await until('focus moves to the Trunks heading', () => page.evaluate(() => document.activeElement?.tagName === 'H1' && document.activeElement.textContent === 'Trunks'));
     await section('Trunks').getByLabel('New trunk name').fill('Office PBX');
     await section('Trunks').getByRole('button', { name: 'Create trunk' }).click();
     const entries = section('IP ACL entries of Office PBX');
@@ -323,6 +334,18 @@ describe('the web console in Chromium', { skip: missing ?? false, timeout: 180_0
     const stored = await call('GET', `/accounts/${acme.id}/ip_acls`, acme.token);
     assert.deepEqual(stored.map((e: { ip_address: string; enabled: boolean }) => [e.ip_address, e.enabled]).sort(), [['198.51.100.200', false], ['203.0.113.50', true]]);
     await screenshot('trunks');
+
+    // A trunk disabled, then deleted.
+    const trunks = section('Trunks');
+    await trunks.getByLabel('New trunk name').fill('Spare');
+    await trunks.getByRole('button', { name: 'Create trunk' }).click();
+    const spare = trunks.getByRole('row', { name: /Spare/ });
+    await spare.getByText('enabled').waitFor();
+    await spare.getByRole('button', { name: 'Disable Spare' }).click();
+    await spare.getByText('disabled').waitFor();
+    await spare.getByRole('button', { name: 'Delete Spare' }).click();
+    await until('the deleted trunk is gone', async () => (await spare.count()) === 0);
+    assert.deepEqual((await call('GET', `/accounts/${acme.id}/trunks`, acme.token)).map((t: { name: string }) => t.name), ['Office PBX']);
   });
 
   it('reads the audit trail newest first, filtered by resource', async () => {
@@ -330,7 +353,8 @@ describe('the web console in Chromium', { skip: missing ?? false, timeout: 180_0
     const table = section('Audit trail (newest first)').getByRole('table', { name: 'Audit entries' });
     const first = table.getByRole('row').nth(1);
     await first.waitFor();
-    assert.match(await first.innerText(), /update\s+ip_acls\s+\S+\s+enabled: true → false/, 'the disabled entry is the newest change');
+    assert.match(await first.innerText(), /delete\s+trunks\s+\S+\s+name: "Spare"/, 'the deleted trunk is the newest change');
+    await table.getByRole('row', { name: /update ip_acls \S+ enabled: true → false/ }).waitFor();
     await section('Audit trail (newest first)').getByLabel('Resource').selectOption('access_lists');
     await until('only the two access-list changes are listed', async () => (await table.getByRole('row').count()) === 3);
     await table.getByRole('row', { name: new RegExp(`create access_lists ${acme.id}`) }).waitFor();
