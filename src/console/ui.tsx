@@ -1,7 +1,7 @@
 // Small pieces every page uses: loading data, and showing KAZOO's errors in words.
 
 import type { ComponentChildren } from 'preact';
-import { useCallback, useEffect, useState } from 'preact/hooks';
+import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError } from './api.ts';
 
 /** `data: {"cidrs.2": {"format": {"message": "…"}}}` → {"cidrs.2": ["…"]} (api.md §1). */
@@ -29,13 +29,21 @@ export function describe(error: unknown): string {
   return `${error.message}${detail ? `: ${String(detail)}` : ''} (${error.status})`;
 }
 
-/** Fetches on mount and whenever `deps` change; `reload` fetches again. */
+/**
+ * Fetches on mount and whenever `deps` change; `reload` fetches again. Only the latest fetch's
+ * answer is kept, so a slow answer for the account left behind never shows in the one picked.
+ */
 export function useLoad<T>(load: () => Promise<T>, deps: unknown[]) {
   const [data, setData] = useState<T | undefined>(undefined);
   const [error, setError] = useState<unknown>(undefined);
+  const latest = useRef(0);
   const reload = useCallback(() => {
+    const call = ++latest.current;
     setError(undefined);
-    return load().then(setData, setError);
+    return load().then(
+      (answer) => void (call === latest.current && setData(() => answer)),
+      (failure) => void (call === latest.current && setError(failure)),
+    );
   }, deps); // the caller names what the load depends on
   useEffect(() => void reload(), [reload]);
   return { data, error, reload };
