@@ -11,6 +11,7 @@ import type { Duplex } from 'node:stream';
 import type { Registry } from 'prom-client';
 import type { Actor } from '../services/actor.ts';
 import { Failure, invalid } from '../services/errors.ts';
+import { registerConsole } from './console.ts';
 import { errorBody, fail, methodNotAllowed, routeNotFound, sendError, specOf } from './errors.ts';
 import { decisionFastPath } from './fast-path.ts';
 import { discardRestOfBody, isDiscarding, withholdsContinue } from './oversized-body.ts';
@@ -25,6 +26,7 @@ import { routes as authRoutes } from './resources/auth.ts';
 import { routes as deviceRoutes } from './resources/devices.ts';
 import { routes as exportRoutes, xmlCurlRoutes } from './resources/exports.ts';
 import { routes as ipRoutes } from './resources/ips.ts';
+import { routes as statsRoutes } from './resources/stats.ts';
 import { routes as systemRoutes } from './resources/system.ts';
 import { routes as trunkRoutes } from './resources/trunks.ts';
 import { routes as userRoutes } from './resources/users.ts';
@@ -59,6 +61,7 @@ export const ROUTES: readonly RouteSpec[] = [
   ...auditRoutes,
   ...systemRoutes,
   ...exportRoutes,
+  ...statsRoutes,
 ];
 
 const METHODS: readonly Method[] = ['GET', 'PUT', 'POST', 'PATCH', 'DELETE'];
@@ -272,5 +275,7 @@ export async function buildApp(deps: ApiDeps, options: AppOptions): Promise<Fast
 
   await app.register(xmlCurlRoutes(deps));
   app.get('/v2/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  app.decorate('registry', options.registry);
+  await registerConsole(app);
   return app;
 }

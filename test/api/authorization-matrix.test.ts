@@ -171,6 +171,7 @@ const EXPECT: Record<string, Expectation | 'no-token'> = {
   'GET /v2/ip_acls/lookup': systemOnly({ query: () => 'ip=8.1.0.1' }),
   'GET /v2/accounts/:account_id/audit': tenantRead,
   'GET /v2/exports/kamailio/address': systemOnly(),
+  'GET /v2/stats': systemOnly(),
 };
 
 function urlOf(url: string, v: Victim, e: Expectation): string {
