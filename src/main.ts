@@ -209,13 +209,12 @@ export async function serve(config: Config): Promise<Server> {
   // The edge socket is bound before the API answers (api.md §7).
   const edge = await startEdgeHandle(config, services.ctx.decisions, registry, logger);
   const kamailio = await startKamailioFeed(config, services, registry, logger);
-  const app = await buildApp(services, { corsOrigin: config.corsOrigin, bodyLimit: config.bodyLimit, requestTimeoutMs: config.requestTimeoutMs, registry, logger });
-  const scrape = async () => {
-    if (edge?.kind !== 'workers') return registry.metrics();
-    const { AggregatorRegistry } = await import('prom-client');
-    const all = [await registry.getMetricsAsJSON(), ...(await edge.workers.metrics())];
-    return AggregatorRegistry.aggregate(all).metrics();
-  };
+  const { AggregatorRegistry } = await import('prom-client');
+  // The SIP workers count their packets in registries of their own: a scrape adds them in.
+  const currentMetrics = async (): Promise<Registry> =>
+    edge?.kind === 'workers' ? AggregatorRegistry.aggregate([await registry.getMetricsAsJSON(), ...(await edge.workers.metrics())]) : registry;
+  const app = await buildApp(services, { corsOrigin: config.corsOrigin, bodyLimit: config.bodyLimit, requestTimeoutMs: config.requestTimeoutMs, registry, currentMetrics, logger });
+  const scrape = async () => (await currentMetrics()).metrics();
   const { listenForMetrics, metricsRoute } = await import('./api/metrics-endpoint.ts');
   if (config.metricsToken) metricsRoute(app, scrape, registry.contentType, config.metricsToken);
   const metrics = await listenForMetrics(scrape, registry.contentType, config.metricsHost, config.metricsPort);

@@ -43,6 +43,11 @@ export interface AppOptions {
   /** Largest accepted body, bytes (api.md §1: 1 MiB). */
   bodyLimit: number;
   registry: Registry;
+  /**
+   * The registry as a scrape sees it now: with SIP workers, theirs added in (main.ts). The
+   * console's figures read it. Defaults to `registry`.
+   */
+  currentMetrics?: () => Promise<Registry>;
   /** A pino logger; none logs nothing. */
   logger?: FastifyBaseLogger;
   /** Slow clients: a request must arrive within this many ms. */
@@ -275,7 +280,7 @@ export async function buildApp(deps: ApiDeps, options: AppOptions): Promise<Fast
 
   await app.register(xmlCurlRoutes(deps));
   app.get('/v2/openapi.json', { schema: { hide: true } }, async () => app.swagger());
-  app.decorate('registry', options.registry);
+  app.decorate('currentMetrics', options.currentMetrics ?? (async () => options.registry));
   await registerConsole(app);
   return app;
 }

@@ -18,7 +18,7 @@ import { startHarness } from '../support/harness.ts';
 
 test('GET /v2/stats counts the decisions /metrics counts, allowed and denied', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'ipwarden-stats-'));
-  const server = await serve(loadConfig({ db: join(dir, 's.db'), port: '0', host: '127.0.0.1', logLevel: 'silent' }, {}));
+  const server = await serve(loadConfig({ db: join(dir, 's.db'), port: '0', host: '127.0.0.1', logLevel: 'silent', metricsPort: '0' }, {}));
   try {
     const base = `http://127.0.0.1:${(server.app.server.address() as { port: number }).port}`;
     const account = await bootstrapAccount(server.services.ctx, SYSTEM_ACTOR, { name: 'S', realm: 's.test', username: 'admin', password: 'pw' });
@@ -35,7 +35,7 @@ test('GET /v2/stats counts the decisions /metrics counts, allowed and denied', a
     await fetch(`${base}/v2/accounts/${account.id}/access_lists`, { method: 'POST', headers, body: JSON.stringify({ data: { order: 'allow,deny', cidrs: ['192.0.2.0/24'] } }) });
     for (const ip of ['192.0.2.7', '192.0.2.8', '198.51.100.1']) await fetch(`${base}/v2/accounts/${account.id}/access_lists/check?ip=${ip}`, { headers });
     assert.deepEqual(await stats(), { decisions: { allowed: 2, denied: 1 }, sip: { forwarded: 0, rejected: 0 } });
-    const metrics = await (await fetch(`${base}/metrics`)).text();
+    const metrics = await (await fetch(`http://127.0.0.1:${(server.metrics.address() as { port: number }).port}/metrics`)).text();
     assert.match(metrics, /ipwarden_decisions_total\{kind="access_list",result="allow"\} 2/);
   } finally {
     await server.close();

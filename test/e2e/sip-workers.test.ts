@@ -154,6 +154,9 @@ describe('ipwarden serve --sip-workers 2', { timeout: 120_000 }, () => {
     hasLine(metrics, /ipwarden_sip_requests_rejected_total\{reason="unknown_realm"\} 200\n/);
     hasLine(metrics, /ipwarden_sip_packets_forwarded_total\{direction="request"\} 200\n/);
     hasLine(metrics, /ipwarden_sip_workers 2\n/);
+    // The console's figures add the workers' counters up too.
+    const stats = (await (await fetch(`${base}/v2/stats`, { headers: { 'x-auth-token': token } })).json()) as { data: { sip: unknown } };
+    assert.deepEqual(stats.data.sip, { forwarded: 200, rejected: 200 });
   });
 
   it('a killed worker is replaced while the other serves on, and the API keeps running', async () => {

@@ -9,8 +9,8 @@ import { requireSuperduper } from '../../services/actor.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** The registry /metrics reads (app.ts decorates the app with it). */
-    registry: Registry;
+    /** The registry as /metrics reads it now, SIP workers' counters included (app.ts). */
+    currentMetrics: () => Promise<Registry>;
   }
 }
 
@@ -29,7 +29,7 @@ export const routes: RouteSpec[] = [
     summary: "This node's decisions (allowed, denied) and SIP requests (forwarded, rejected) since start (superduper)",
     handler: async ({ request, reply, actor }) => {
       requireSuperduper(actor);
-      const registry = request.server.registry;
+      const registry = await request.server.currentMetrics();
       const decided = (result: string) => total(registry, 'ipwarden_decisions_total', (labels) => labels.result === result);
       return send(request, reply, {
         decisions: { allowed: await decided('allow'), denied: await decided('deny') },
