@@ -112,12 +112,18 @@ export const SETTINGS = [
 export function loadConfig(flags: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): Config {
   const config: Record<string, unknown> = {};
   for (const s of SETTINGS) {
-    const flag = flags[s.key];
+    // Commander names a flag's value after the flag (`--token-ttl` → tokenTtl), callers in code by the key.
+    const flag = flags[s.key] ?? flags[attributeOf(s.flag)];
     const raw = flag === true ? 'true' : typeof flag === 'string' ? flag : env[s.env];
     if (raw !== undefined && raw !== '') config[s.key] = s.parse(raw);
     else if (s.fallback !== undefined) config[s.key] = s.fallback;
   }
   return config as unknown as Config;
+}
+
+/** The name commander gives a flag's value: its long name in camelCase. */
+function attributeOf(flag: string): string {
+  return flag.slice(2).split(' ')[0]!.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 }
 
 /** The configuration as it may be printed: a database URL's password and the metrics token hidden. */
