@@ -1,6 +1,7 @@
 // Every setting, from flags and the environment (flags win), validated once at start-up and
 // printable without secrets (api.md §1, §5, §7).
 
+import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 
 export interface Config {
@@ -31,6 +32,12 @@ export interface Config {
   sipUnknownRealm: 'reject' | 'allow';
   /** Edge worker processes sharing the SIP socket; 0 runs the edge in the API's process. */
   sipWorkers: number;
+  /** Issue 20: failed logins for one account from all sources before 429. */
+  loginMaxFailuresPerAccount: number;
+  /** 64 hex characters; else secret.key in the data directory (secret-key.ts). */
+  secretKey?: string;
+  /** Load balancers (addresses, CIDRs) whose X-Forwarded-For names the source. */
+  trustProxy?: string[];
 }
 
 /** One setting: its flag (commander's camelCase key), its environment variable, its parser. */
@@ -58,6 +65,16 @@ const oneOf = <T extends string>(name: string, values: readonly T[]) => (text: s
   return text as T;
 };
 const text = (text: string) => text;
+/** Addresses or CIDRs, comma-separated (Fastify's trustProxy, proxy-addr, takes them as a list). */
+const proxies = (list: string) =>
+  list.split(',').map((item) => {
+    const entry = item.trim();
+    const [address, prefix, ...rest] = entry.split('/');
+    const bits = isIP(address ?? '') === 4 ? 32 : 128;
+    const prefixOk = prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= bits);
+    if (isIP(address ?? '') === 0 || !prefixOk || rest.length > 0) throw new Error(`trust-proxy must list IP addresses or CIDRs, not '${entry}'`);
+    return entry;
+  });
 
 function setting<K extends keyof Config>(s: Setting<K>): Setting<K> {
   return s;
@@ -87,6 +104,9 @@ export const SETTINGS = [
   setting({ key: 'sipRejectReason', flag: '--sip-reject-reason <text>', env: 'IPWARDEN_SIP_REJECT_REASON', description: 'SIP reason phrase for denied requests', parse: text, fallback: 'Rejected by ACL' }),
   setting({ key: 'sipWorkers', flag: '--sip-workers <n>', env: 'IPWARDEN_SIP_WORKERS', description: 'SIP edge worker processes (0: in the API process)', parse: integer('sip-workers', 0, 256), fallback: availableParallelism() }),
   setting({ key: 'sipUnknownRealm', flag: '--sip-unknown-realm <policy>', env: 'IPWARDEN_SIP_UNKNOWN_REALM', description: 'reject (default) or allow requests for unknown realms', parse: oneOf('sip-unknown-realm', ['reject', 'allow'] as const), fallback: 'reject' }),
+  setting({ key: 'loginMaxFailuresPerAccount', flag: '--login-max-failures-per-account <n>', env: 'IPWARDEN_LOGIN_MAX_FAILURES_PER_ACCOUNT', description: 'failed logins per account from all sources before 429', parse: integer('login-max-failures-per-account', 1, 1_000_000), fallback: 10 }),
+  setting({ key: 'secretKey', flag: '--secret-key <hex>', env: 'IPWARDEN_SECRET_KEY', description: 'key sealing API keys and keying the login lookup, 64 hex characters (default: secret.key in the data directory, generated once)', parse: text }),
+  setting({ key: 'trustProxy', flag: '--trust-proxy <addresses>', env: 'IPWARDEN_TRUST_PROXY', description: "load balancers whose X-Forwarded-For names the client (comma-separated addresses or CIDRs)", parse: proxies }),
 ] as const;
 
 /** Resolves every setting: a flag value, else the environment, else the default. */
@@ -104,6 +124,7 @@ export function loadConfig(flags: Record<string, unknown>, env: NodeJS.ProcessEn
 /** The configuration as it may be printed: a database URL's password hidden. */
 export function describeConfig(config: Config): Record<string, unknown> {
   const shown: Record<string, unknown> = { ...config };
+  if (config.secretKey) shown.secretKey = '***';
   if (config.databaseUrl) shown.databaseUrl = config.databaseUrl.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
   return shown;
 }

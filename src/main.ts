@@ -15,6 +15,8 @@ import type { Endpoint } from './edge/endpoint.ts';
 import type { RunningEdge } from './edge/server.ts';
 import type { CounterSeries } from './metrics.ts';
 import { openSqliteStore } from './store/sqlite.ts';
+import { loadSecretKey } from './secret-key.ts';
+import { adoptSecretKey, Secrets } from './services/secrets.ts';
 
 export async function openStore(config: Config): Promise<Store> {
   if (config.databaseUrl) {
@@ -27,6 +29,8 @@ export async function openStore(config: Config): Promise<Store> {
 export interface Services {
   ctx: ServiceContext;
   auth: Authenticator;
+  /** Something the operator must be told once (a secret key generated). */
+  notice?: string;
   close(): Promise<void>;
 }
 
@@ -43,22 +47,34 @@ export async function startDecisions(config: Config): Promise<{ store: Store; de
 
 /** The store, the decision index built from it, and the services over both. */
 export async function startServices(config: Config): Promise<Services> {
+  const secretKey = loadSecretKey(config);
+  const secrets = new Secrets(secretKey.key);
   const { store, decisions } = await startDecisions(config);
+  try {
+    await adoptSecretKey(store, secrets);
+  } catch (error) {
+    decisions.stop();
+    await store.close();
+    throw error;
+  }
   const ctx: ServiceContext = {
     store,
     decisions,
     limits: { maxCidrs: config.maxCidrs, maxIpAclsPerTrunk: config.maxIpAclsPerTrunk },
     allowPrivateTrunkIps: config.allowPrivateTrunkIps,
     ...(config.zone === undefined ? {} : { localZone: config.zone }),
+    secrets,
   };
   const auth = new Authenticator(ctx, {
     tokenTtlSeconds: config.tokenTtlSeconds,
     maxFailures: config.loginMaxFailures,
     failureWindowSeconds: config.loginWindowSeconds,
+    maxFailuresPerAccount: config.loginMaxFailuresPerAccount,
   });
   return {
     ctx,
     auth,
+    ...(secretKey.notice === undefined ? {} : { notice: secretKey.notice }),
     async close() {
       decisions.stop();
       await store.close();
@@ -166,6 +182,7 @@ export async function serve(config: Config): Promise<Server> {
   const { buildApp } = await import('./api/app.ts');
   const logger = createLogger(config.logLevel);
   const services = await startServices(config);
+  if (services.notice) logger.warn(services.notice);
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   await indexMetrics(registry, services.ctx.decisions);
@@ -173,7 +190,7 @@ export async function serve(config: Config): Promise<Server> {
 
   // The edge socket is bound before the API answers (api.md §7).
   const edge = await startEdgeHandle(config, services.ctx.decisions, registry, logger);
-  const app = await buildApp(services, { corsOrigin: config.corsOrigin, bodyLimit: config.bodyLimit, requestTimeoutMs: config.requestTimeoutMs, registry, logger });
+  const app = await buildApp(services, { corsOrigin: config.corsOrigin, bodyLimit: config.bodyLimit, requestTimeoutMs: config.requestTimeoutMs, registry, logger, ...(config.trustProxy ? { trustProxy: config.trustProxy } : {}) });
   app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
     reply.header('Content-Type', registry.contentType);
     if (edge?.kind !== 'workers') return registry.metrics();

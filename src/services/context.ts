@@ -4,6 +4,7 @@
 import type { Repository, Store } from '../store/port.ts';
 import type { Decisions } from './decisions.ts';
 import type { Limits } from './schemas.ts';
+import type { Secrets } from './secrets.ts';
 
 export interface ServiceContext {
   store: Store;
@@ -13,6 +14,8 @@ export interface ServiceContext {
   allowPrivateTrunkIps: boolean;
   /** This node's zone: its proxies are listed first (issue 3). */
   localZone?: string;
+  /** The deployment's secret key at work: sealed API keys, login tags. */
+  secrets: Secrets;
 }
 
 export async function commit<T>(ctx: ServiceContext, fn: (tx: Repository) => Promise<T>): Promise<T> {

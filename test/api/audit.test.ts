@@ -55,6 +55,7 @@ test('every kind of change is recorded, with the actor and before/after, newest 
   const entries = (await trail(t.id)).filter((e) => e.actor.account_id === t.id);
   const seen = entries.map((e) => `${e.resource} ${e.action} ${e.resource_id}`).reverse();
   assert.deepEqual(seen, [
+    `user_auth login ${me.owner_id}`,
     `users create ${user.id}`,
     `users update ${user.id}`,
     `devices create ${device.id}`,
