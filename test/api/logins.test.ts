@@ -164,7 +164,7 @@ describe('--trust-proxy', () => {
   });
 
   test('an untrusted peer: X-Forwarded-For is ignored, the peer is the source', async () => {
-    for (const flags of [{}, { trustProxy: '10.0.0.1' }]) {
+    for (const flags of [{}, { trustProxy: '10.0.0.1' }] as Record<string, string>[]) {
       const h = await startHarness(flags);
       try {
         assert.deepEqual(statuses(await guesses(h, '203.0.113.20', 11)), { 401: 10, 429: 1 });
