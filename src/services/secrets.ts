@@ -62,16 +62,18 @@ export class Secrets {
  * are sealed (their column then holds their hash).
  */
 export async function adoptSecretKey(store: Store, secrets: Secrets): Promise<void> {
-  await store.transaction(async (tx) => {
+  const sealed = await store.transaction(async (tx) => {
     const check = await tx.getDeploymentValue(CHECK_NAME);
     if (check === undefined) await tx.insertDeploymentValue(CHECK_NAME, secrets.check);
     else if (check.length !== secrets.check.length || !timingSafeEqual(Buffer.from(check), Buffer.from(secrets.check))) {
       throw new Error('this database was set up with another secret key: give every node the same key (--secret-key / IPWARDEN_SECRET_KEY, or the same secret.key file)');
     }
-    for (const account of await tx.listAccounts()) {
-      if (account.apiKeySealed !== null) continue;
+    const plain = (await tx.listAccounts()).filter((a) => a.apiKeySealed === null);
+    for (const account of plain) {
       const plaintext = account.apiKeyHash;
       await tx.setApiKey(account.id, apiKeyHashOf(plaintext), secrets.seal(account.id, plaintext));
     }
+    return plain.length;
   });
+  if (sealed > 0) await store.purge?.();
 }

@@ -246,6 +246,11 @@ export interface Store {
    * whenever the notification channel is lost or regained. The listener replays the change feed.
    */
   onChange?(listener: () => void): void;
+  /**
+   * Optional (SQLite): leaves nothing overwritten or deleted readable in the database's files, as
+   * after secrets stored in the clear have been sealed.
+   */
+  purge?(): Promise<void>;
   close(): Promise<void>;
 }
 

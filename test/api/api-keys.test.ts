@@ -148,10 +148,17 @@ describe('the secret key', () => {
       for (const statement of statementsOf(m.sql)) old.exec(statement);
       old.prepare('INSERT INTO schema_migrations VALUES (?, ?, ?)').run(m.version, m.name, '2026-01-01T00:00:00Z');
     }
+    old.pragma('journal_mode = WAL');
     const id = randomBytes(16).toString('hex');
     const plaintext = randomBytes(32).toString('hex');
     const at = '2026-01-01T00:00:00.000Z';
     old.prepare(`INSERT INTO accounts (id, name, name_key, realm, parent_id, path, superduper, api_key, extra, revision, created, modified) VALUES (?, 'Old', 'old', 'old.test', NULL, ?, 1, ?, '{}', '1-a', ?, ?)`).run(id, `/${id}/`, plaintext, at, at);
+    // Enough others that pages split and leave copies behind.
+    const others = Array.from({ length: 60 }, () => randomBytes(32).toString('hex'));
+    for (const [i, key] of others.entries()) {
+      const other = randomBytes(16).toString('hex');
+      old.prepare(`INSERT INTO accounts (id, name, name_key, realm, parent_id, path, superduper, api_key, extra, revision, created, modified) VALUES (?, 'Other', 'other', ?, ?, ?, 0, ?, '{}', '1-a', ?, ?)`).run(other, `other${i}.test`, id, `/${id}/${other}/`, key, at, at);
+    }
     for (const [userId, username] of [[randomBytes(16).toString('hex'), 'admin'], [randomBytes(16).toString('hex'), 'second']] as const) {
       old.prepare(`INSERT INTO users (id, account_id, username, password_hash, priv_level, extra, revision, created, modified) VALUES (?, ?, ?, ?, 'admin', '{}', '1-a', ?, ?)`).run(userId, id, username, await hashCredentials(credentialsOf(username, `${username}-pw`)), at, at);
     }
@@ -162,6 +169,9 @@ describe('the secret key', () => {
       const row = new Database(file, { readonly: true }).prepare('SELECT api_key_hash, api_key_sealed FROM accounts WHERE id = ?').get(id) as { api_key_hash: string; api_key_sealed: string };
       assert.equal(row.api_key_hash, createHash('sha256').update(plaintext).digest('hex'));
       assert.ok(!row.api_key_sealed.includes(plaintext));
+      // Nor is any old key left in the files' free space or write-ahead log.
+      const bytes = Buffer.concat([file, `${file}-wal`].filter(existsSync).map((f) => readFileSync(f)));
+      for (const key of [plaintext, ...others]) assert.equal(bytes.indexOf(key), -1, `${key.slice(0, 8)}… is still in the database file`);
       assert.equal(ok(await apiAuth(h, plaintext), 201).data.account_id, id);
       const login = await h.request('PUT', '/v2/user_auth', { body: { data: { credentials: credentialsOf('second', 'second-pw'), account_realm: 'old.test' } } });
       const token = ok(login, 201).auth_token as string;
