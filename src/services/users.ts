@@ -80,7 +80,7 @@ export async function updateUser(ctx: ServiceContext, actor: Actor, accountId: s
   // The hash is of "username:password": a new username needs the password again.
   const username = valid.username.toLowerCase();
   if (username !== current.username && valid.password === undefined) throw passwordRequired();
-  const secret = valid.password === undefined ? { passwordHash: current.passwordHash, loginTag: current.loginTag } : await storedSecret(ctx, username, valid.password);
+  const secret = valid.password === undefined ? undefined : await storedSecret(ctx, username, valid.password);
   return commit(ctx, async (tx) => {
     const before = await tx.getUser(userId);
     if (!before || before.accountId !== accountId) throw notFound(userId);
@@ -90,7 +90,7 @@ export async function updateUser(ctx: ServiceContext, actor: Actor, accountId: s
     const after: UserRow = {
       ...before,
       username,
-      ...secret,
+      ...(secret ?? { passwordHash: before.passwordHash, loginTag: before.loginTag }),
       privLevel: valid.priv_level ?? before.privLevel,
       extra: options.merge ? { ...before.extra, ...extra } : extra,
       revision: nextRevision(before.revision),
