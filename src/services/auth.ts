@@ -176,8 +176,9 @@ export class Authenticator {
       const user = tagged[0]!;
       return (await verifyCredentials(credentials, user.passwordHash)) ? { account: byId.get(user.accountId)!, user } : undefined;
     }
-    const untagged = tagged.length === 0 ? (await Promise.all(accounts.map((a) => repo.listUsers(a.id)))).flat().filter((u) => u.loginTag === null) : [];
-    if (untagged.length === 0) {
+    // Read when the tag was ambiguous too, so the time does not tell an ambiguous match from none.
+    const untagged = (await Promise.all(accounts.map((a) => repo.listUsers(a.id)))).flat().filter((u) => u.loginTag === null);
+    if (tagged.length > 1 || untagged.length === 0) {
       await verifyCredentials(credentials, DUMMY_HASH);
       return undefined;
     }
