@@ -1,6 +1,7 @@
 // Every setting, from flags and the environment (flags win), validated once at start-up and
 // printable without secrets (api.md §1, §5, §7).
 
+import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 
 export interface Config {
@@ -40,6 +41,12 @@ export interface Config {
   kamailioAddressFile?: string;
   kamailioGroup: number;
   kamailioRpc?: string;
+  /** Issue 20: failed logins for one account from all sources before 429. */
+  loginMaxFailuresPerAccount: number;
+  /** 64 hex characters; else secret.key in the data directory (secret-key.ts). */
+  secretKey?: string;
+  /** Load balancers (addresses, CIDRs) whose X-Forwarded-For names the source. */
+  trustProxy?: string[];
 }
 
 /** One setting: its flag (commander's camelCase key), its environment variable, its parser. */
@@ -71,6 +78,16 @@ const rpcUrl = (text: string) => {
   if (!/^(https?:\/\/[^/]+|unix:.+)/.test(text)) throw new Error(`kamailio-rpc must be http://HOST:PORT/PATH or unix:PATH, not '${text}'`);
   return text;
 };
+/** Addresses or CIDRs, comma-separated (Fastify's trustProxy, proxy-addr, takes them as a list). */
+const proxies = (list: string) =>
+  list.split(',').map((item) => {
+    const entry = item.trim();
+    const [address, prefix, ...rest] = entry.split('/');
+    const bits = isIP(address ?? '') === 4 ? 32 : 128;
+    const prefixOk = prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= bits);
+    if (isIP(address ?? '') === 0 || !prefixOk || rest.length > 0) throw new Error(`trust-proxy must list IP addresses or CIDRs, not '${entry}'`);
+    return entry;
+  });
 
 function setting<K extends keyof Config>(s: Setting<K>): Setting<K> {
   return s;
@@ -106,6 +123,9 @@ export const SETTINGS = [
   setting({ key: 'metricsHost', flag: '--metrics-host <addr>', env: 'IPWARDEN_METRICS_HOST', description: 'listen address of /metrics (Prometheus)', parse: text, fallback: '127.0.0.1' }),
   setting({ key: 'metricsPort', flag: '--metrics-port <n>', env: 'IPWARDEN_METRICS_PORT', description: 'port of /metrics (0: any free port)', parse: integer('metrics-port', 0, 65535), fallback: 8001 }),
   setting({ key: 'metricsToken', flag: '--metrics-token <token>', env: 'IPWARDEN_METRICS_TOKEN', description: "also serve /metrics on the API's port to Authorization: Bearer <token>", parse: text }),
+  setting({ key: 'loginMaxFailuresPerAccount', flag: '--login-max-failures-per-account <n>', env: 'IPWARDEN_LOGIN_MAX_FAILURES_PER_ACCOUNT', description: 'failed logins per account from all sources before 429', parse: integer('login-max-failures-per-account', 1, 1_000_000), fallback: 10 }),
+  setting({ key: 'secretKey', flag: '--secret-key <hex>', env: 'IPWARDEN_SECRET_KEY', description: 'key sealing API keys and keying the login lookup, 64 hex characters (default: secret.key in the data directory, generated once)', parse: text }),
+  setting({ key: 'trustProxy', flag: '--trust-proxy <addresses>', env: 'IPWARDEN_TRUST_PROXY', description: "load balancers whose X-Forwarded-For names the client (comma-separated addresses or CIDRs)", parse: proxies }),
 ] as const;
 
 /** Resolves every setting: a flag value, else the environment, else the default. */
@@ -130,6 +150,7 @@ function attributeOf(flag: string): string {
 export function describeConfig(config: Config): Record<string, unknown> {
   const shown: Record<string, unknown> = { ...config };
   if (config.metricsToken) shown.metricsToken = '***';
+  if (config.secretKey) shown.secretKey = '***';
   if (config.databaseUrl) shown.databaseUrl = config.databaseUrl.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
   return shown;
 }

@@ -17,6 +17,8 @@ import type { Endpoint } from './edge/endpoint.ts';
 import type { RunningEdge } from './edge/server.ts';
 import type { CounterSeries } from './metrics.ts';
 import { openSqliteStore } from './store/sqlite.ts';
+import { loadSecretKey } from './secret-key.ts';
+import { adoptSecretKey, Secrets } from './services/secrets.ts';
 
 export async function openStore(config: Config): Promise<Store> {
   if (config.databaseUrl) {
@@ -29,6 +31,8 @@ export async function openStore(config: Config): Promise<Store> {
 export interface Services {
   ctx: ServiceContext;
   auth: Authenticator;
+  /** Something the operator must be told once (a secret key generated). */
+  notice?: string;
   close(): Promise<void>;
 }
 
@@ -51,7 +55,16 @@ export async function startDecisions(config: Config, logger?: Logger): Promise<{
 
 /** The store, the decision index built from it, and the services over both. */
 export async function startServices(config: Config, logger?: Logger): Promise<Services> {
+  const secretKey = loadSecretKey(config);
+  const secrets = new Secrets(secretKey.key);
   const { store, decisions } = await startDecisions(config, logger);
+  try {
+    await adoptSecretKey(store, secrets);
+  } catch (error) {
+    decisions.stop();
+    await store.close();
+    throw error;
+  }
   const ctx: ServiceContext = {
     store,
     decisions,
@@ -59,15 +72,18 @@ export async function startServices(config: Config, logger?: Logger): Promise<Se
     allowPrivateTrunkIps: config.allowPrivateTrunkIps,
     kamailioGroup: config.kamailioGroup,
     ...(config.zone === undefined ? {} : { localZone: config.zone }),
+    secrets,
   };
   const auth = new Authenticator(ctx, {
     tokenTtlSeconds: config.tokenTtlSeconds,
     maxFailures: config.loginMaxFailures,
     failureWindowSeconds: config.loginWindowSeconds,
+    maxFailuresPerAccount: config.loginMaxFailuresPerAccount,
   });
   return {
     ctx,
     auth,
+    ...(secretKey.notice === undefined ? {} : { notice: secretKey.notice }),
     async close() {
       decisions.stop();
       await store.close();
@@ -201,6 +217,7 @@ export async function serve(config: Config): Promise<Server> {
   const { buildApp } = await import('./api/app.ts');
   const logger = createLogger(config.logLevel);
   const services = await startServices(config, logger);
+  if (services.notice) logger.warn(services.notice);
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   await indexMetrics(registry, services.ctx.decisions);
@@ -213,7 +230,7 @@ export async function serve(config: Config): Promise<Server> {
   // The SIP workers count their packets in registries of their own: a scrape adds them in.
   const currentMetrics = async (): Promise<Registry> =>
     edge?.kind === 'workers' ? AggregatorRegistry.aggregate([await registry.getMetricsAsJSON(), ...(await edge.workers.metrics())]) : registry;
-  const app = await buildApp(services, { corsOrigin: config.corsOrigin, bodyLimit: config.bodyLimit, requestTimeoutMs: config.requestTimeoutMs, registry, currentMetrics, logger });
+  const app = await buildApp(services, { corsOrigin: config.corsOrigin, bodyLimit: config.bodyLimit, requestTimeoutMs: config.requestTimeoutMs, registry, currentMetrics, logger, ...(config.trustProxy ? { trustProxy: config.trustProxy } : {}) });
   const scrape = async () => (await currentMetrics()).metrics();
   const { listenForMetrics, metricsRoute } = await import('./api/metrics-endpoint.ts');
   if (config.metricsToken) metricsRoute(app, scrape, registry.contentType, config.metricsToken);

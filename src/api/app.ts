@@ -52,6 +52,8 @@ export interface AppOptions {
   logger?: FastifyBaseLogger;
   /** Slow clients: a request must arrive within this many ms. */
   requestTimeoutMs?: number;
+  /** Load balancers whose X-Forwarded-For names the source (request.ip): the login throttle counts by it. */
+  trustProxy?: string[];
 }
 
 /** Every route of the API, in one table. */
@@ -159,6 +161,7 @@ export async function buildApp(deps: ApiDeps, options: AppOptions): Promise<Fast
   const app = Fastify({
     ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
     bodyLimit: options.bodyLimit,
+    ...(options.trustProxy ? { trustProxy: options.trustProxy } : {}),
     requestIdHeader: 'x-request-id',
     genReqId: nextId,
     // Node's querystring, which the fast path uses too: both read a query alike.

@@ -25,6 +25,7 @@ function configOf(command: Command): Config {
 /** Runs a verb against the services, printing a failure's message and exiting non-zero. */
 async function withServices(command: Command, fn: (services: Services) => Promise<void>): Promise<void> {
   const services = await startServices(configOf(command));
+  if (services.notice) console.error(services.notice);
   try {
     await fn(services);
   } catch (error) {

@@ -53,6 +53,16 @@ function canonicalOrFail(text: string, field: string, errors?: FieldErrorList): 
   return ip;
 }
 
+/**
+ * The pool is the system's, so its changes (issue 20) are recorded under the superduper master
+ * account, where its admins read them (under the actor's own id before any account exists).
+ */
+async function auditPool(tx: Repository, actor: Actor, action: 'create' | 'update' | 'delete', before: IpRow | null, after: IpRow | null): Promise<void> {
+  const accountId = (await tx.getMasterAccount())?.id ?? actor.accountId;
+  const ip = (after ?? before)!.ip;
+  await recordAudit(tx, actor, { accountId, action, resource: 'ips', resourceId: ip, before: before && presentIp(before), after: after && presentIp(after) });
+}
+
 export async function addPoolIp(ctx: ServiceContext, actor: Actor, body: Json): Promise<IpRow> {
   requireSuperduper(actor);
   const valid = check(PoolIpSchema, trimmed(body));
@@ -67,6 +77,7 @@ export async function addPoolIp(ctx: ServiceContext, actor: Actor, body: Json): 
       if (error instanceof UniqueViolationError) throw conflict('conflicting documents', ip);
       throw error;
     }
+    await auditPool(tx, actor, 'create', null, row);
     return row;
   });
 }
@@ -99,6 +110,7 @@ export async function importPoolIps(ctx: ServiceContext, actor: Actor, rows: { l
       if (await tx.getIp(r.ip)) throw new Failure('conflict', `line ${rows[i]!.line}: ${r.ip} is already in the pool`, { cause: r.ip });
       const row: IpRow = { ip: r.ip, zone: r.zone, host: r.host, assignedTo: null, revision: nextRevision(), created: at, modified: at };
       await tx.insertIp(row);
+      await auditPool(tx, actor, 'create', null, row);
       added.push(row);
     }
     return added;
@@ -130,6 +142,7 @@ export async function updatePoolIp(ctx: ServiceContext, actor: Actor, text: stri
     const before = (await tx.getIp(current.ip)) ?? current;
     const after: IpRow = { ...before, zone: valid.zone ?? before.zone, host: valid.host ?? before.host, revision: nextRevision(before.revision), modified: now() };
     await tx.updateIp(after);
+    await auditPool(tx, actor, 'update', before, after);
     return after;
   });
 }
@@ -141,6 +154,7 @@ export async function deletePoolIp(ctx: ServiceContext, actor: Actor, text: stri
     if (!row) throw notFound(text);
     if (row.assignedTo !== null) throw invalid({ ip: { forbidden: { message: 'ip is assigned to an account: release it first', value: row.ip } } });
     await tx.deleteIp(row.ip);
+    await auditPool(tx, actor, 'delete', row, null);
     return row;
   });
 }
