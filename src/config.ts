@@ -47,6 +47,9 @@ export interface Config {
   secretKey?: string;
   /** Load balancers (addresses, CIDRs) whose X-Forwarded-For names the source. */
   trustProxy?: string[];
+  /** api.md §7.1: the pool `host` this node serves; the edge holds a socket on each of its IPs. */
+  sipHost?: string;
+  sipEgressPort: number;
 }
 
 /** One setting: its flag (commander's camelCase key), its environment variable, its parser. */
@@ -126,6 +129,8 @@ export const SETTINGS = [
   setting({ key: 'loginMaxFailuresPerAccount', flag: '--login-max-failures-per-account <n>', env: 'IPWARDEN_LOGIN_MAX_FAILURES_PER_ACCOUNT', description: 'failed logins per account from all sources before 429', parse: integer('login-max-failures-per-account', 1, 1_000_000), fallback: 10 }),
   setting({ key: 'secretKey', flag: '--secret-key <hex>', env: 'IPWARDEN_SECRET_KEY', description: 'key sealing API keys and keying the login lookup, 64 hex characters (default: secret.key in the data directory, generated once)', parse: text }),
   setting({ key: 'trustProxy', flag: '--trust-proxy <addresses>', env: 'IPWARDEN_TRUST_PROXY', description: "load balancers whose X-Forwarded-For names the client (comma-separated addresses or CIDRs)", parse: proxies }),
+  setting({ key: 'sipHost', flag: '--sip-host <name>', env: 'IPWARDEN_SIP_HOST', description: 'the dedicated-IP pool host this node serves (outbound calls leave from its IPs)', parse: text }),
+  setting({ key: 'sipEgressPort', flag: '--sip-egress-port <port>', env: 'IPWARDEN_SIP_EGRESS_PORT', description: 'UDP port of the edge on each dedicated IP', parse: integer('sip-egress-port', 1, 65535), fallback: 5060 }),
 ] as const;
 
 /** Resolves every setting: a flag value, else the environment, else the default. */

@@ -12,6 +12,8 @@ export type Method = 'GET' | 'PUT' | 'POST' | 'PATCH' | 'DELETE';
 export interface ApiDeps {
   ctx: ServiceContext;
   auth: Authenticator;
+  /** The SIP edge, when this process runs one: its dedicated-IP sockets go in health (api.md §7.1). */
+  sip?: { egress(): Promise<Array<{ ip: string; bound: boolean; error: string | null }>> };
 }
 
 export interface Handler {

@@ -7,7 +7,7 @@ import type { AccessList, Verdict } from '../core/acl.ts';
 import { compileUserAgent } from '../core/acl.ts';
 import type { AccountDecision, IndexAccount, IndexSnapshot, IndexTrunkEntry, RealmDecision, TrunkMatch } from '../core/index.ts';
 import { DecisionIndex } from '../core/index.ts';
-import type { AccountRow, DeviceRow, IpAclRow, Store } from '../store/port.ts';
+import type { AccountRow, ChangeRow, DeviceRow, IpAclRow, Store } from '../store/port.ts';
 import type { DecisionReader } from './decision-types.ts';
 
 /** A stored user-agent pattern that does not compile: its list denies every request. */
@@ -23,6 +23,12 @@ export interface DecisionsOptions {
   unknownRealm: Verdict;
   /** Told once per list and pattern (issue 20: the list fails closed, and someone must know). */
   onInvalidUserAgent?: (problem: InvalidUserAgent) => void;
+}
+
+/** Another in-memory view fed by the same change feed, loaded and advanced with the index. */
+export interface ChangeFollower {
+  load(): Promise<void>;
+  apply(changes: readonly ChangeRow[]): Promise<void>;
 }
 
 export interface IndexStats {
@@ -90,17 +96,24 @@ export class Decisions implements DecisionReader {
   onDecision: ((kind: 'access_list' | 'realm' | 'trunk', result: string, ms: number) => void) | null = null;
   /** Called after the active trunk entries were re-read (api.md §9: the SBC feeds follow them). */
   onTrunksChanged: (() => void) | null = null;
+  private readonly followers: ChangeFollower[] = [];
 
   constructor(
     private readonly store: Store,
     private readonly options: DecisionsOptions,
   ) {}
 
+  /** `follower` is loaded with the index and then given every batch of changes, in feed order. */
+  follow(follower: ChangeFollower): void {
+    this.followers.push(follower);
+  }
+
   /** Builds the whole index from the store and swaps it in. */
   async load(): Promise<void> {
     const started = performance.now();
     const repo = this.store.read;
     const lastChangeId = await repo.lastChangeId();
+    for (const follower of this.followers) await follower.load();
     const [accounts, devices, entries] = await Promise.all([repo.listAccounts(), repo.listAllDevices(), repo.listActiveIpAcls()]);
     this.index = DecisionIndex.build(snapshotOf(accounts, devices, entries), this.reportInvalidUserAgent);
     this.paths = new Map(accounts.map((a) => [a.id, a.path]));
@@ -161,6 +174,7 @@ export class Decisions implements DecisionReader {
       this.index.setTrunkEntries(trunkEntries(await repo.listActiveIpAcls()));
       this.onTrunksChanged?.();
     }
+    for (const follower of this.followers) await follower.apply(changes);
     this.lastChangeId = changes[changes.length - 1]!.id;
     this.lastRebuildMs = performance.now() - started;
     this.current = true;

@@ -116,8 +116,8 @@ export interface AuditRow {
   after: Json | null;
 }
 
-/** What changed, for the decision index: an account's data, or the trunk ACL set. */
-export type ChangeKind = 'account' | 'account_deleted' | 'trunks';
+/** What changed, for the decision index: an account's data, or the trunk ACL set; `ips`: the dedicated-IP pool (an IP added, moved, assigned or released). */
+export type ChangeKind = 'account' | 'account_deleted' | 'trunks' | 'ips';
 
 export interface ChangeRow {
   id: number;

@@ -17,7 +17,10 @@ export const routes: RouteSpec[] = [
       );
       const stats = deps.ctx.decisions.stats();
       const index = actor.superduper ? stats : { current: stats.current };
-      return send(request, reply, { status: database === 'up' && stats.current ? 'ok' : 'degraded', database, index });
+      // api.md §7.1: the dedicated-IP sockets, shown as the index's sizes are (which addresses a
+      // node holds is the operator's business). An unbound one is reported, not a degraded node.
+      const sip = deps.sip && actor.superduper ? { sip: { egress: await deps.sip.egress() } } : {};
+      return send(request, reply, { status: database === 'up' && stats.current ? 'ok' : 'degraded', database, index, ...sip });
     },
   },
 ];
