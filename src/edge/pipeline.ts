@@ -253,7 +253,6 @@ function maxForwards(request: SipRequest): number | undefined {
   return Number(value);
 }
 
-/** Whether any Via names this edge's own address: the request looped back to it. */
 /** Whether a Via below the top is one this edge wrote: its host, and a branch whose MAC holds for the Via under it. */
 function carriesOwnVia(ctx: EdgeContext, request: SipRequest): boolean {
   const vias = request.headers.filter((h) => h.key === 'via');
