@@ -4,7 +4,7 @@
 // serves on, and the API process never restarts.
 
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -12,10 +12,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseMessage, type SipMessage } from '../../src/edge/message.ts';
-import { credentialsOf } from '../../src/services/passwords.ts';
 import { highPort, loopbackAddress } from '../edge/sipp.ts';
+import { startServe } from './serve-process.ts';
 
-const bin = join(import.meta.dirname, '..', '..', 'bin', 'ipwarden.js');
 
 async function udp(host: string): Promise<Socket> {
   const socket = createSocket('udp4');
@@ -114,19 +113,13 @@ describe('ipwarden serve --sip-workers 2', { timeout: 120_000 }, () => {
     pbx = await udp(pbxAddress);
     upstream.on('message', (bytes) => atUpstream.push(parseMessage(bytes)!));
     pbx.on('message', (bytes) => atPbx.push(parseMessage(bytes)!));
-    const created = spawnSync(process.execPath, [bin, 'create-account', 'Carrier', 'carrier.example', 'admin', 'secret', '--db', db], { encoding: 'utf8' });
-    assert.equal(created.status, 0, created.stderr);
-    server = spawn(
-      process.execPath,
-      [bin, 'serve', '--db', db, '--port', String(httpPort), '--host', '127.0.0.1', '--log-level', 'silent', '--allow-private-trunk-ips',
-        '--sip', `udp:${edge.host}:${edge.port}`, '--sip-upstream', `127.0.0.1:${upstream.address().port}`, '--sip-workers', '2', '--metrics-token', METRICS_TOKEN],
-      { stdio: ['ignore', 'ignore', 'inherit'] },
-    );
-    await until('the API', () => fetch(`${base}/v2/health`).then(() => true, () => undefined), 30_000);
-    const login = await fetch(`${base}/v2/user_auth`, { method: 'PUT', body: JSON.stringify({ data: { credentials: credentialsOf('admin', 'secret'), account_realm: 'carrier.example' } }) });
-    const session = (await login.json()) as { auth_token: string; data: { account_id: string } };
-    token = session.auth_token;
-    tenant = (await api('PUT', `/v2/accounts/${session.data.account_id}`, { name: 'Acme', realm: 'acme.example' })).id;
+    const serving = await startServe(db, httpPort, 'carrier.example', [
+      '--allow-private-trunk-ips', '--metrics-token', METRICS_TOKEN,
+      '--sip', `udp:${edge.host}:${edge.port}`, '--sip-upstream', `127.0.0.1:${upstream.address().port}`, '--sip-workers', '2',
+    ]);
+    server = serving.process;
+    token = serving.token;
+    tenant = (await api('PUT', `/v2/accounts/${serving.masterId}`, { name: 'Acme', realm: 'acme.example' })).id;
     trunk = (await api('PUT', `/v2/accounts/${tenant}/trunks`, { name: 'PBX' })).id;
   });
 
