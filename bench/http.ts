@@ -108,7 +108,7 @@ export async function runHttpBench(quick: boolean): Promise<Target[]> {
     if (created.status !== 0) throw new Error(`create-account failed: ${created.stderr}`);
 
     const [apiPort, helloPort] = [await freePort(), await freePort()];
-    const server = spawn(process.execPath, [bin, 'serve', '--db', db, '--port', String(apiPort), '--host', '127.0.0.1', '--log-level', 'info'], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const server = spawn(process.execPath, [bin, 'serve', '--db', db, '--port', String(apiPort), '--host', '127.0.0.1', '--metrics-port', '0', '--log-level', 'info'], { stdio: ['ignore', 'ignore', 'inherit'] });
     const hello = spawn(process.execPath, ['--input-type=module', '-e', HELLO, String(helloPort)], { stdio: ['ignore', 'ignore', 'inherit'], cwd: join(import.meta.dirname, '..') });
     children.push(server, hello);
     const base = `http://127.0.0.1:${apiPort}`;

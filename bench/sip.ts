@@ -3,7 +3,9 @@
 // rejected (603) calls, with 10 k and 100 k entries in the rule set, and Kamailio 5.6's
 // permissions module through the same ladder in the same run (api.md §8). The edge runs as
 // production runs it: N worker processes on one socket (--workers, default the machine's cores;
-// 0 in this process). Each contender is charged with its own processes' CPU. Exits 0 once it ran.
+// 0 in this process). Each contender is charged with its own processes' CPU. Then the platform's
+// outbound calls through a dedicated IP (§7.1), answered by the UAS as the carrier, with the edge
+// in this process. Exits 0 once it ran.
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -15,6 +17,7 @@ import { Registry } from 'prom-client';
 import { DEFAULT_REJECT } from '../src/edge/reply.ts';
 import { startEdgeCluster } from '../src/edge/cluster.ts';
 import { startEdge } from '../src/edge/server.ts';
+import type { EgressSource } from '../src/services/egress-pool.ts';
 import { sippMissing } from '../test/edge/sipp.ts';
 import { cpuSeconds, processTree } from './sip/cpu.ts';
 import type { BenchWorkerSettings } from './sip/edge-worker.ts';
@@ -38,13 +41,17 @@ const KINDS: CallKind[] = ['answered', 'rejected'];
 const RATES = args.quick ? [1000, 2000, 4000, 8000] : [500, 1000, 1500, 2000, 3000, 4000, 6000, 8000, 12000];
 const SECONDS = args.quick ? 1 : 10;
 // 127.0.0.0/8 is all loopback: each party gets its own address, so ports never clash.
-const SOURCES: Record<CallKind, string> = { answered: '127.77.0.1', rejected: '127.77.0.2' };
+const SOURCES: Record<CallKind, string> = { answered: '127.77.0.1', rejected: '127.77.0.2', egress: '127.77.0.3' };
 const UAS = { host: '127.77.0.10', port: 5060 };
 const EDGE = { host: '127.77.0.20', port: 0 };
 const KAMAILIO = { host: '127.77.0.30', port: 5060 };
+/** The egress row: the edge's dedicated IP, and the account it is assigned to. */
+const DEDICATED = { host: '127.77.0.40', port: 5062 };
+const EGRESS_ACCOUNT = 'acct-egress';
 
 interface Row {
-  entries: number;
+  /** null: the egress row, which asks no rule set. */
+  entries: number | null;
   kind: CallKind;
   ours: Climb;
   kamailio: Climb | undefined;
@@ -93,6 +100,8 @@ async function main(): Promise<void> {
         await kamailio?.stop();
       }
     }
+    console.log('\nOutbound through a dedicated IP (edge in this process, no rule set asked, Kamailio not compared)');
+    rows.push({ entries: null, kind: 'egress', ours: await climbEgress(dir), kamailio: undefined });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -118,6 +127,32 @@ async function startOurEdge(dir: string, addresses: readonly string[], workers: 
     logger: pino({ level: 'warn' }),
   });
   return { address: cluster.address, cpu: () => cpuSeconds(cluster.pids()), close: cluster.close };
+}
+
+/** The platform (the edge's upstream host) calls the carrier through the edge's main socket; the calls leave from DEDICATED. */
+async function climbEgress(dir: string): Promise<Climb> {
+  const pool: EgressSource = {
+    hosted: () => [DEDICATED.host],
+    onHostedChange: null,
+    assigneeOf: (ip) => (ip === DEDICATED.host ? EGRESS_ACCOUNT : null),
+    heldFor: (account) => (account === EGRESS_ACCOUNT ? [DEDICATED.host] : []),
+  };
+  const platform = { host: SOURCES.egress, port: 5060 };
+  const edge = await startEdge({ listen: EDGE, upstream: platform, reject: DEFAULT_REJECT, egress: { pool, port: DEDICATED.port } }, RULE_SETS.index!([]), {
+    registry: new Registry(),
+    logger: pino({ level: 'warn' }),
+  });
+  try {
+    for (let i = 0; !edge.egress().every((s) => s.bound); i++) {
+      if (i > 100) throw new Error(`the dedicated IP did not bind: ${JSON.stringify(edge.egress())}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const cpu = () => process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6;
+    const setup: LadderSetup = { dir, proxy: edge.address, uas: UAS, sources: SOURCES, realm: BENCH_REALM, rates: RATES, seconds: SECONDS, cpu, account: EGRESS_ACCOUNT };
+    return await climb(setup, 'egress', (step, label) => report('ipwarden', 'egress', step, label));
+  } finally {
+    await edge.close();
+  }
 }
 
 /** Kamailio, or null (said why) when it does not start: the bench still reports our edge. */
@@ -150,15 +185,16 @@ function printSummary(rows: Row[]): void {
   const behind: string[] = [];
   for (const row of rows) {
     let ratio = '-';
+    const entries = row.entries?.toLocaleString('en') ?? '-';
     const both = row.kamailio?.best && row.ours.best ? Math.min(row.ours.best.rate, row.kamailio.best.rate) : undefined;
     if (row.kamailio?.best) {
       const value = (row.ours.best?.rate ?? 0) / row.kamailio.best.rate;
       ratio = `${value.toFixed(2)}×`;
-      if (value < 1) behind.push(`${row.entries.toLocaleString('en')} ${row.kind} (${ratio})`);
+      if (value < 1) behind.push(`${entries} ${row.kind} (${ratio})`);
     }
     const [ours, theirs] = [at(row.ours, both ?? row.ours.best?.rate), at(row.kamailio, both)];
     console.log(
-      `${row.entries.toLocaleString('en').padEnd(9)} ${row.kind.padEnd(10)} ${rate(row.ours).padStart(8)} ${recovery(row.ours).padEnd(8)}  ` +
+      `${entries.padEnd(9)} ${row.kind.padEnd(10)} ${rate(row.ours).padStart(8)} ${recovery(row.ours).padEnd(8)}  ` +
         `${rate(row.kamailio).padStart(8)} ${recovery(row.kamailio).padEnd(8)}  ${ratio.padStart(8)}  ${String(both ?? '-').padStart(7)}  ` +
         `${`${cpu(ours)}/${cpu(theirs)}`.padStart(15)}  ${`${p99(ours)}/${p99(theirs)}`.padStart(15)}`,
     );

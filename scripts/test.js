@@ -15,9 +15,12 @@ function testFiles(dir) {
 
 const args = process.argv.slice(2);
 const files = args.length > 0 ? args : testFiles('test');
+// Tests bind ephemeral ports only: every server a test starts, in process or spawned, inherits
+// this, so none takes the fixed default metrics port (8001) from another running at once.
+const env = { ...process.env, IPWARDEN_METRICS_PORT: process.env.IPWARDEN_METRICS_PORT ?? '0' };
 const result = spawnSync(
   process.execPath,
   ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=2', ...files],
-  { stdio: 'inherit' },
+  { stdio: 'inherit', env },
 );
 process.exit(result.status ?? 1);

@@ -1,6 +1,7 @@
 // Every setting, from flags and the environment (flags win), validated once at start-up and
 // printable without secrets (api.md §1, §5, §7).
 
+import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 
 export interface Config {
@@ -29,12 +30,26 @@ export interface Config {
   sipRejectCode: number;
   sipRejectReason: string;
   sipUnknownRealm: 'reject' | 'allow';
+  /** /metrics' own listener (issue 20: not public by default); port 0 picks a free one. */
+  metricsHost: string;
+  metricsPort: number;
+  /** When set, /metrics also answers on the API's port to `Authorization: Bearer <token>`. */
+  metricsToken?: string;
   /** Edge worker processes sharing the SIP socket; 0 runs the edge in the API's process. */
   sipWorkers: number;
   /** api.md §9: Kamailio's permissions address file, kept current; its group; the RPC that reloads it. */
   kamailioAddressFile?: string;
   kamailioGroup: number;
   kamailioRpc?: string;
+  /** Issue 20: failed logins for one account from all sources before 429. */
+  loginMaxFailuresPerAccount: number;
+  /** 64 hex characters; else secret.key in the data directory (secret-key.ts). */
+  secretKey?: string;
+  /** Load balancers (addresses, CIDRs) whose X-Forwarded-For names the source. */
+  trustProxy?: string[];
+  /** api.md §7.1: the pool `host` this node serves; the edge holds a socket on each of its IPs. */
+  sipHost?: string;
+  sipEgressPort: number;
 }
 
 /** One setting: its flag (commander's camelCase key), its environment variable, its parser. */
@@ -66,6 +81,16 @@ const rpcUrl = (text: string) => {
   if (!/^(https?:\/\/[^/]+|unix:.+)/.test(text)) throw new Error(`kamailio-rpc must be http://HOST:PORT/PATH or unix:PATH, not '${text}'`);
   return text;
 };
+/** Addresses or CIDRs, comma-separated (Fastify's trustProxy, proxy-addr, takes them as a list). */
+const proxies = (list: string) =>
+  list.split(',').map((item) => {
+    const entry = item.trim();
+    const [address, prefix, ...rest] = entry.split('/');
+    const bits = isIP(address ?? '') === 4 ? 32 : 128;
+    const prefixOk = prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= bits);
+    if (isIP(address ?? '') === 0 || !prefixOk || rest.length > 0) throw new Error(`trust-proxy must list IP addresses or CIDRs, not '${entry}'`);
+    return entry;
+  });
 
 function setting<K extends keyof Config>(s: Setting<K>): Setting<K> {
   return s;
@@ -98,13 +123,22 @@ export const SETTINGS = [
   setting({ key: 'kamailioAddressFile', flag: '--kamailio-address-file <path>', env: 'IPWARDEN_KAMAILIO_ADDRESS_FILE', description: "keep this Kamailio permissions address file current with the active trunk entries", parse: text }),
   setting({ key: 'kamailioGroup', flag: '--kamailio-group <n>', env: 'IPWARDEN_KAMAILIO_GROUP', description: 'the address group of the exported trunk entries', parse: integer('kamailio-group', 1, 4_294_967_295), fallback: 1 }),
   setting({ key: 'kamailioRpc', flag: '--kamailio-rpc <url>', env: 'IPWARDEN_KAMAILIO_RPC', description: 'after each rewrite call permissions.addressReload here: http://HOST:PORT/PATH (jsonrpcs) or unix:PATH (ctl)', parse: rpcUrl }),
+  setting({ key: 'metricsHost', flag: '--metrics-host <addr>', env: 'IPWARDEN_METRICS_HOST', description: 'listen address of /metrics (Prometheus)', parse: text, fallback: '127.0.0.1' }),
+  setting({ key: 'metricsPort', flag: '--metrics-port <n>', env: 'IPWARDEN_METRICS_PORT', description: 'port of /metrics (0: any free port)', parse: integer('metrics-port', 0, 65535), fallback: 8001 }),
+  setting({ key: 'metricsToken', flag: '--metrics-token <token>', env: 'IPWARDEN_METRICS_TOKEN', description: "also serve /metrics on the API's port to Authorization: Bearer <token>", parse: text }),
+  setting({ key: 'loginMaxFailuresPerAccount', flag: '--login-max-failures-per-account <n>', env: 'IPWARDEN_LOGIN_MAX_FAILURES_PER_ACCOUNT', description: 'failed logins per account from all sources before 429', parse: integer('login-max-failures-per-account', 1, 1_000_000), fallback: 10 }),
+  setting({ key: 'secretKey', flag: '--secret-key <hex>', env: 'IPWARDEN_SECRET_KEY', description: 'key sealing API keys and keying the login lookup, 64 hex characters (default: secret.key in the data directory, generated once)', parse: text }),
+  setting({ key: 'trustProxy', flag: '--trust-proxy <addresses>', env: 'IPWARDEN_TRUST_PROXY', description: "load balancers whose X-Forwarded-For names the client (comma-separated addresses or CIDRs)", parse: proxies }),
+  setting({ key: 'sipHost', flag: '--sip-host <name>', env: 'IPWARDEN_SIP_HOST', description: 'the dedicated-IP pool host this node serves (outbound calls leave from its IPs)', parse: text }),
+  setting({ key: 'sipEgressPort', flag: '--sip-egress-port <port>', env: 'IPWARDEN_SIP_EGRESS_PORT', description: 'UDP port of the edge on each dedicated IP', parse: integer('sip-egress-port', 1, 65535), fallback: 5060 }),
 ] as const;
 
 /** Resolves every setting: a flag value, else the environment, else the default. */
 export function loadConfig(flags: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): Config {
   const config: Record<string, unknown> = {};
   for (const s of SETTINGS) {
-    const flag = flags[s.key];
+    // Commander names a flag's value after the flag (`--token-ttl` → tokenTtl), callers in code by the key.
+    const flag = flags[s.key] ?? flags[attributeOf(s.flag)];
     const raw = flag === true ? 'true' : typeof flag === 'string' ? flag : env[s.env];
     if (raw !== undefined && raw !== '') config[s.key] = s.parse(raw);
     else if (s.fallback !== undefined) config[s.key] = s.fallback;
@@ -112,9 +146,16 @@ export function loadConfig(flags: Record<string, unknown>, env: NodeJS.ProcessEn
   return config as unknown as Config;
 }
 
-/** The configuration as it may be printed: a database URL's password hidden. */
+/** The name commander gives a flag's value: its long name in camelCase. */
+function attributeOf(flag: string): string {
+  return flag.slice(2).split(' ')[0]!.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+/** The configuration as it may be printed: a database URL's password and the metrics token hidden. */
 export function describeConfig(config: Config): Record<string, unknown> {
   const shown: Record<string, unknown> = { ...config };
+  if (config.metricsToken) shown.metricsToken = '***';
+  if (config.secretKey) shown.secretKey = '***';
   if (config.databaseUrl) shown.databaseUrl = config.databaseUrl.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
   return shown;
 }

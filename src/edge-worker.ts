@@ -11,11 +11,11 @@ const logger = createLogger(config.logLevel).child({ worker: process.pid });
 const tell = (message: FromWorker) => process.send?.(message);
 
 try {
-  const { store, decisions } = await startDecisions(config);
+  const { store, decisions, pool } = await startDecisions(config);
   decisions.startPolling(config.pollMs);
   const registry = new Registry();
   await decisionMetrics(registry, decisions);
-  const edge = await startSipEdge(config, decisions, registry, logger, branchKey);
+  const edge = await startSipEdge(config, decisions, pool, registry, logger, branchKey);
   const stop = async () => {
     await edge.close();
     decisions.stop();
@@ -33,6 +33,9 @@ try {
         return;
       case 'metrics':
         registry.getMetricsAsJSON().then((metrics) => tell({ type: 'metrics', request: message.request, metrics }));
+        return;
+      case 'egress':
+        tell({ type: 'egress', request: message.request, egress: edge.egress() });
         return;
       case 'stop':
         void stop();

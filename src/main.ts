@@ -1,6 +1,8 @@
 // The composition root: config → store → services → API / edge. Nothing else wires.
 
 import type { FastifyInstance } from 'fastify';
+import type { Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import pino, { type Logger } from 'pino';
 import type { Registry } from 'prom-client';
@@ -9,12 +11,15 @@ import { batchedDestination } from './log-batch.ts';
 import { Authenticator } from './services/auth.ts';
 import type { ServiceContext } from './services/context.ts';
 import { Decisions, type IndexStats } from './services/decisions.ts';
+import { EgressPool } from './services/egress-pool.ts';
 import type { Store } from './store/port.ts';
 import type { EdgeCluster } from './edge/cluster.ts';
 import type { Endpoint } from './edge/endpoint.ts';
 import type { RunningEdge } from './edge/server.ts';
 import type { CounterSeries } from './metrics.ts';
 import { openSqliteStore } from './store/sqlite.ts';
+import { loadSecretKey } from './secret-key.ts';
+import { adoptSecretKey, Secrets } from './services/secrets.ts';
 
 export async function openStore(config: Config): Promise<Store> {
   if (config.databaseUrl) {
@@ -27,23 +32,44 @@ export async function openStore(config: Config): Promise<Store> {
 export interface Services {
   ctx: ServiceContext;
   auth: Authenticator;
+  /** Something the operator must be told once (a secret key generated). */
+  notice?: string;
+  /** The dedicated IPs this node's SIP edge sends from (api.md §7.1). */
+  pool: EgressPool;
   close(): Promise<void>;
 }
 
-/** The store and the decision index built from it, following the store's change feed. */
-export async function startDecisions(config: Config): Promise<{ store: Store; decisions: Decisions }> {
+/**
+ * The store and the decision index built from it (with the pool's egress view), following the
+ * store's change feed (`logger`: where the index reports stored patterns that do not compile).
+ */
+export async function startDecisions(config: Config, logger?: Logger): Promise<{ store: Store; decisions: Decisions; pool: EgressPool }> {
   const store = await openStore(config);
-  const decisions = new Decisions(store, { unknownRealm: config.sipUnknownRealm === 'allow' ? 'allow' : 'deny' });
+  const decisions = new Decisions(store, {
+    unknownRealm: config.sipUnknownRealm === 'allow' ? 'allow' : 'deny',
+    ...(logger ? { onInvalidUserAgent: (problem) => logger.warn(problem, 'a stored user_agent pattern does not compile: its list denies every request') } : {}),
+  });
+  const pool = new EgressPool(store.read, { host: config.sipHost, zone: config.zone });
+  decisions.follow(pool);
   // api.md §6: nothing answers before the index is built from the store.
   await decisions.load();
   // PostgreSQL: other nodes' commits are notified; catch up at once (the poll stays as a safety net).
   store.onChange?.(() => void decisions.catchUp().catch(() => decisions.markStale()));
-  return { store, decisions };
+  return { store, decisions, pool };
 }
 
 /** The store, the decision index built from it, and the services over both. */
-export async function startServices(config: Config): Promise<Services> {
-  const { store, decisions } = await startDecisions(config);
+export async function startServices(config: Config, logger?: Logger): Promise<Services> {
+  const secretKey = loadSecretKey(config);
+  const secrets = new Secrets(secretKey.key);
+  const { store, decisions, pool } = await startDecisions(config, logger);
+  try {
+    await adoptSecretKey(store, secrets);
+  } catch (error) {
+    decisions.stop();
+    await store.close();
+    throw error;
+  }
   const ctx: ServiceContext = {
     store,
     decisions,
@@ -51,15 +77,19 @@ export async function startServices(config: Config): Promise<Services> {
     allowPrivateTrunkIps: config.allowPrivateTrunkIps,
     kamailioGroup: config.kamailioGroup,
     ...(config.zone === undefined ? {} : { localZone: config.zone }),
+    secrets,
   };
   const auth = new Authenticator(ctx, {
     tokenTtlSeconds: config.tokenTtlSeconds,
     maxFailures: config.loginMaxFailures,
     failureWindowSeconds: config.loginWindowSeconds,
+    maxFailuresPerAccount: config.loginMaxFailuresPerAccount,
   });
   return {
     ctx,
     auth,
+    ...(secretKey.notice === undefined ? {} : { notice: secretKey.notice }),
+    pool,
     async close() {
       decisions.stop();
       await store.close();
@@ -116,6 +146,8 @@ export interface Server {
   services: Services;
   /** Where the SIP edge listens (null without --sip). */
   sipAddress: Endpoint | null;
+  /** The listener of /metrics. */
+  metrics: HttpServer;
   close(): Promise<void>;
 }
 
@@ -123,21 +155,23 @@ export interface Server {
  * api.md §7: the edge reads an in-memory index (no HTTP hop per packet): the API's own, or with
  * `branchKey` given, a worker's (edge-worker.ts).
  */
-export async function startSipEdge(config: Config, decisions: Decisions, registry: Registry, logger: Logger, branchKey?: string): Promise<RunningEdge> {
+export async function startSipEdge(config: Config, decisions: Decisions, pool: EgressPool, registry: Registry, logger: Logger, branchKey?: string): Promise<RunningEdge> {
   const { parseSipListen, parseSipUpstream } = await import('./edge/endpoint.ts');
   const { startEdge } = await import('./edge/server.ts');
   const reject = config.sipReject === 'drop' ? ({ mode: 'drop' } as const) : ({ mode: 'respond', code: config.sipRejectCode, reason: config.sipRejectReason } as const);
-  const options = { listen: parseSipListen(config.sip!), upstream: parseSipUpstream(config.sipUpstream!), reject };
+  const egress = { pool, port: config.sipEgressPort };
+  const options = { listen: parseSipListen(config.sip!), upstream: parseSipUpstream(config.sipUpstream!), reject, egress };
   return startEdge(branchKey === undefined ? options : { ...options, branchKey, ownUpstreamSocket: true }, decisions, { registry, logger });
 }
 
 /** What the API process holds of the edge: the edge itself, or the workers running it. */
 type EdgeHandle = { kind: 'local'; edge: RunningEdge } | { kind: 'workers'; workers: EdgeCluster };
 
-async function startEdgeHandle(config: Config, decisions: Decisions, registry: Registry, logger: Logger): Promise<EdgeHandle | null> {
+async function startEdgeHandle(config: Config, services: Services, registry: Registry, logger: Logger): Promise<EdgeHandle | null> {
   if (!config.sip) return null;
   if (!config.sipUpstream) throw new Error('--sip needs --sip-upstream HOST:PORT (IPWARDEN_SIP_UPSTREAM)');
-  if (config.sipWorkers === 0) return { kind: 'local', edge: await startSipEdge(config, decisions, registry, logger) };
+  const { decisions } = services.ctx;
+  if (config.sipWorkers === 0) return { kind: 'local', edge: await startSipEdge(config, decisions, services.pool, registry, logger) };
   const { startEdgeCluster } = await import('./edge/cluster.ts');
   const { randomBytes } = await import('node:crypto');
   // Every worker reads the same socket, so any of them may get a response: one branch key for all.
@@ -179,6 +213,9 @@ async function startKamailioFeed(config: Config, services: Services, registry: R
   return feed;
 }
 
+/** On close, requests in flight get this long to finish before their connections are cut. */
+export const STOP_GRACE_MS = 10_000;
+
 /**
  * `ipwarden serve`: index built, edge bound, then the API answers. The HTTP and SIP modules are
  * loaded here only, so the maintenance verbs of the CLI start quickly.
@@ -187,35 +224,61 @@ export async function serve(config: Config): Promise<Server> {
   const { Registry, collectDefaultMetrics } = await import('prom-client');
   const { buildApp } = await import('./api/app.ts');
   const logger = createLogger(config.logLevel);
-  const services = await startServices(config);
+  const services = await startServices(config, logger);
+  if (services.notice) logger.warn(services.notice);
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   await indexMetrics(registry, services.ctx.decisions);
   services.ctx.decisions.startPolling(config.pollMs);
 
   // The edge socket is bound before the API answers (api.md §7).
-  const edge = await startEdgeHandle(config, services.ctx.decisions, registry, logger);
+  const edge = await startEdgeHandle(config, services, registry, logger);
   const kamailio = await startKamailioFeed(config, services, registry, logger);
-  const app = await buildApp(services, { corsOrigin: config.corsOrigin, bodyLimit: config.bodyLimit, requestTimeoutMs: config.requestTimeoutMs, registry, logger });
-  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
-    reply.header('Content-Type', registry.contentType);
-    if (edge?.kind !== 'workers') return registry.metrics();
-    const { AggregatorRegistry } = await import('prom-client');
-    const all = [await registry.getMetricsAsJSON(), ...(await edge.workers.metrics())];
-    return AggregatorRegistry.aggregate(all).metrics();
-  });
-  await app.listen({ port: config.port, host: config.host });
+  const { AggregatorRegistry } = await import('prom-client');
+  // The SIP workers count their packets in registries of their own: a scrape adds them in.
+  const currentMetrics = async (): Promise<Registry> =>
+    edge?.kind === 'workers' ? AggregatorRegistry.aggregate([await registry.getMetricsAsJSON(), ...(await edge.workers.metrics())]) : registry;
+  // api.md §7.1: health lists the dedicated-IP sockets (every worker holds the same ones).
+  const sip = edge === null ? {} : { sip: { egress: edge.kind === 'local' ? async () => edge.edge.egress() : () => edge.workers.egress() } };
+  const app = await buildApp({ ...services, ...sip }, { corsOrigin: config.corsOrigin, bodyLimit: config.bodyLimit, requestTimeoutMs: config.requestTimeoutMs, registry, currentMetrics, logger, ...(config.trustProxy ? { trustProxy: config.trustProxy } : {}) });
+  const scrape = async () => (await currentMetrics()).metrics();
+  const { listenForMetrics, metricsRoute } = await import('./api/metrics-endpoint.ts');
+  if (config.metricsToken) metricsRoute(app, scrape, registry.contentType, config.metricsToken);
+  const metrics = await listenForMetrics(scrape, registry.contentType, config.metricsHost, config.metricsPort);
+  const { address, port } = metrics.address() as AddressInfo;
+  logger.info({ address, port }, `metrics listening at http://${address.includes(':') ? `[${address}]` : address}:${port}/metrics`);
+  const closeEdge = async () => {
+    if (edge?.kind === 'local') await edge.edge.close();
+    else await edge?.workers.close();
+  };
+  try {
+    await app.listen({ port: config.port, host: config.host });
+  } catch (error) {
+    metrics.close();
+    await closeEdge();
+    kamailio?.stop();
+    throw error;
+  }
   return {
     app,
     services,
     sipAddress: edge === null ? null : edge.kind === 'local' ? edge.edge.address : edge.workers.address,
+    metrics,
     async close() {
+      // Stops accepting and lets the requests in flight finish, closing each kept-alive
+      // connection as soon as its answer is out; after the grace period, cuts whatever is left.
+      const idle = setInterval(() => app.server.closeIdleConnections(), 100);
+      const cut = setTimeout(() => app.server.closeAllConnections(), STOP_GRACE_MS);
       await app.close();
-      if (edge?.kind === 'local') await edge.edge.close();
-      else await edge?.workers.close();
+      clearInterval(idle);
+      clearTimeout(cut);
+      metrics.close();
+      metrics.closeAllConnections();
+      await closeEdge();
       kamailio?.stop();
-      logger.flush();
       await services.close();
+      logger.info('ipwarden stopped');
+      logger.flush();
     },
   };
 }

@@ -5,14 +5,17 @@ import { join } from 'node:path';
 import type { Endpoint } from '../../src/edge/endpoint.ts';
 import { runSipp, SCENARIO_DIR } from '../../test/edge/sipp.ts';
 
-export type CallKind = 'answered' | 'rejected';
+/** `egress`: the platform's outbound call through a dedicated IP (api.md §7.1), answered by the UAS as the carrier. */
+export type CallKind = 'answered' | 'rejected' | 'egress';
 
 export interface LadderSetup {
   dir: string;
   proxy: Endpoint;
   uas: Endpoint;
-  /** Source address per kind: one the rule set allows, one it does not. */
+  /** Source address per kind: one the rule set allows, one it does not, the upstream's host. */
   sources: Record<CallKind, string>;
+  /** The account named in an egress call's X-Account-ID. */
+  account?: string;
   realm: string;
   rates: readonly number[];
   seconds: number;
@@ -74,17 +77,21 @@ async function runStep(setup: LadderSetup, kind: CallKind, rate: number): Promis
   const bounded = ['-timeout', `${Math.ceil(budgetMs / 1000)}s`, '-timeout_error', '-buff_size', String(4 * 1024 * 1024)];
   const cpuBefore = setup.cpu();
   const uas =
-    kind === 'answered'
+    kind !== 'rejected'
       ? runSipp(
           ['-sf', join(SCENARIO_DIR, 'uas.xml'), '-i', setup.uas.host, '-p', String(setup.uas.port), '-m', String(calls), ...bounded],
           { cwd: dir, killAfterMs: budgetMs + 3000 },
         )
       : null;
+  // An egress call names the carrier (the UAS) in its Request-URI and is sent to the edge (-rsa).
+  const call =
+    kind === 'egress'
+      ? [`${setup.uas.host}:${setup.uas.port}`, '-rsa', `${setup.proxy.host}:${setup.proxy.port}`, '-sf', join(SCENARIO_DIR, 'platform-call.xml'), '-key', 'account', setup.account ?? '']
+      : [`${setup.proxy.host}:${setup.proxy.port}`, '-sf', join(SCENARIO_DIR, `uac-${kind}.xml`), '-key', 'caller', 'bench', '-key', 'realm', setup.realm, '-key', 'ua', 'sipp'];
   const uac = await runSipp(
     [
-      `${setup.proxy.host}:${setup.proxy.port}`, '-sf', join(SCENARIO_DIR, `uac-${kind}.xml`),
+      ...call,
       '-i', setup.sources[kind], '-p', String(nextPort++), '-m', String(calls), '-r', String(rate),
-      '-key', 'caller', 'bench', '-key', 'realm', setup.realm, '-key', 'ua', 'sipp',
       '-trace_rtt', '-rtt_freq', String(Math.max(1, Math.min(calls, 1000))), ...bounded,
     ],
     { cwd: dir, killAfterMs: budgetMs + 3000 },

@@ -48,7 +48,9 @@ function ok(relayed: Buffer, from: Endpoint, edge: Endpoint, uas: Endpoint, real
 /** Prints µs per packet (medians of ROUNDS) for each kind; throws if a packet is not handled as meant. */
 export function measurePipeline(rules: DecisionReader, setup: { allowed: Endpoint; denied: Endpoint; uas: Endpoint; realm: string }): void {
   const edge = { host: '127.77.0.20', port: 5070 };
-  const ctx: EdgeContext = { rules, self: edge, upstream: setup.uas, reject: DEFAULT_REJECT, branchKey: randomBytes(32).toString('base64url') };
+  // As in production, the edge also asks whether each request is the platform's outbound (api.md §7.1).
+  const egress = { pool: { assigneeOf: () => null, heldFor: () => [] }, port: 5062, holds: () => false };
+  const ctx: EdgeContext = { rules, self: edge, upstream: setup.uas, reject: DEFAULT_REJECT, branchKey: randomBytes(32).toString('base64url'), egress };
   const relayed = handlePacket(ctx, invite(setup.allowed, edge, setup.realm), setup.allowed);
   if (relayed.action !== 'forward') throw new Error(`INVITE relayed: ${JSON.stringify(relayed)}`);
   const cases: { name: string; bytes: Buffer; source: Endpoint; action: string }[] = [

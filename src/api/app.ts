@@ -5,16 +5,18 @@ import swagger from '@fastify/swagger';
 import { Type } from '@sinclair/typebox';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { randomBytes } from 'node:crypto';
-import { createServer, STATUS_CODES } from 'node:http';
+import { createServer, STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import { parse as parseQuery } from 'node:querystring';
 import type { Duplex } from 'node:stream';
 import type { Registry } from 'prom-client';
 import type { Actor } from '../services/actor.ts';
 import { Failure, invalid } from '../services/errors.ts';
+import { registerConsole } from './console.ts';
 import { errorBody, fail, methodNotAllowed, routeNotFound, sendError, specOf } from './errors.ts';
 import { decisionFastPath } from './fast-path.ts';
+import { discardRestOfBody, isDiscarding, withholdsContinue } from './oversized-body.ts';
 import { requestLog, type RequestLog } from './request-log.ts';
-import { corsHeaders } from './headers.ts';
+import { NOSNIFF, sharedHeaders } from './headers.ts';
 import { HttpMetrics, type RouteSeries } from './metrics.ts';
 import type { ApiDeps, Method, RouteSpec } from './route.ts';
 import { routes as accountRoutes } from './resources/accounts.ts';
@@ -24,6 +26,7 @@ import { routes as authRoutes } from './resources/auth.ts';
 import { routes as deviceRoutes } from './resources/devices.ts';
 import { routes as exportRoutes, xmlCurlRoutes } from './resources/exports.ts';
 import { routes as ipRoutes } from './resources/ips.ts';
+import { routes as statsRoutes } from './resources/stats.ts';
 import { routes as systemRoutes } from './resources/system.ts';
 import { routes as trunkRoutes } from './resources/trunks.ts';
 import { routes as userRoutes } from './resources/users.ts';
@@ -40,10 +43,17 @@ export interface AppOptions {
   /** Largest accepted body, bytes (api.md §1: 1 MiB). */
   bodyLimit: number;
   registry: Registry;
+  /**
+   * The registry as a scrape sees it now: with SIP workers, theirs added in (main.ts). The
+   * console's figures read it. Defaults to `registry`.
+   */
+  currentMetrics?: () => Promise<Registry>;
   /** A pino logger; none logs nothing. */
   logger?: FastifyBaseLogger;
   /** Slow clients: a request must arrive within this many ms. */
   requestTimeoutMs?: number;
+  /** Load balancers whose X-Forwarded-For names the source (request.ip): the login throttle counts by it. */
+  trustProxy?: string[];
 }
 
 /** Every route of the API, in one table. */
@@ -58,6 +68,7 @@ export const ROUTES: readonly RouteSpec[] = [
   ...auditRoutes,
   ...systemRoutes,
   ...exportRoutes,
+  ...statsRoutes,
 ];
 
 const METHODS: readonly Method[] = ['GET', 'PUT', 'POST', 'PATCH', 'DELETE'];
@@ -104,6 +115,19 @@ function tokenOf(request: import('fastify').FastifyRequest): string | undefined 
   return undefined;
 }
 
+/** The caller of a valid token, else (no token, any failure, the database down) the anonymous one. */
+async function optionalActor(deps: ApiDeps, request: import('fastify').FastifyRequest): Promise<Actor> {
+  const token = tokenOf(request);
+  if (token === undefined) return ANONYMOUS;
+  try {
+    const { actor } = await deps.auth.verify(token);
+    request.authToken = token;
+    return actor;
+  } catch {
+    return ANONYMOUS;
+  }
+}
+
 /** A query parameter given twice is ambiguous (which `ip` is the source?): 400, naming each. */
 function refuseRepeatedParameters(query: Record<string, unknown>): void {
   const repeated = Object.keys(query).filter((name) => Array.isArray(query[name]));
@@ -115,7 +139,8 @@ function refuseRepeatedParameters(query: Record<string, unknown>): void {
  * then the connection is closed.
  */
 function answerClientError(error: Error & { code?: string }, socket: Duplex): void {
-  if (!socket.writable) {
+  // A request already answered 413 whose body is still arriving gets no second answer.
+  if (!socket.writable || isDiscarding(socket)) {
     socket.destroy();
     return;
   }
@@ -123,19 +148,20 @@ function answerClientError(error: Error & { code?: string }, socket: Duplex): vo
   const status = timedOut ? 408 : error.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
   const message = timedOut ? 'request timeout' : status === 431 ? 'request header fields too large' : 'bad request';
   const body = JSON.stringify({ data: { message }, error: String(status), message, status: 'error', timestamp: new Date().toISOString() });
-  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nX-Content-Type-Options: nosniff\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }
 
 export async function buildApp(deps: ApiDeps, options: AppOptions): Promise<FastifyInstance> {
   const timeout = options.requestTimeoutMs ?? 30_000;
   const metrics = new HttpMetrics(options.registry);
   const nextId = requestIds();
-  const cors = corsHeaders(options.corsOrigin);
+  const cors = sharedHeaders(options.corsOrigin);
   const log = options.logger ? requestLog(options.logger) : undefined;
   const fastPath = decisionFastPath({ deps, metrics, log, nextId, cors });
   const app = Fastify({
     ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
     bodyLimit: options.bodyLimit,
+    ...(options.trustProxy ? { trustProxy: options.trustProxy } : {}),
     requestIdHeader: 'x-request-id',
     genReqId: nextId,
     // Node's querystring, which the fast path uses too: both read a query alike.
@@ -147,8 +173,14 @@ export async function buildApp(deps: ApiDeps, options: AppOptions): Promise<Fast
       // checks every connectionsCheckingInterval; a connection that sends nothing is waiting for
       // headers), and a kept-alive connection idle for as long is closed. No per-socket timer:
       // it would be re-armed on every request.
-      const server = createServer({ headersTimeout: timeout, requestTimeout: timeout, connectionsCheckingInterval: Math.min(1000, Math.ceil(timeout / 4)) }, (req, res) => {
+      const dispatch = (req: IncomingMessage, res: ServerResponse) => {
         if (!fastPath(req, res)) handler(req, res);
+      };
+      const server = createServer({ headersTimeout: timeout, requestTimeout: timeout, connectionsCheckingInterval: Math.min(1000, Math.ceil(timeout / 4)) }, dispatch);
+      // A body declared over the limit is refused before the client sends it (oversized-body.ts).
+      server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+        if (!withholdsContinue(req, options.bodyLimit)) res.writeContinue();
+        dispatch(req, res);
       });
       server.keepAliveTimeout = timeout;
       return server;
@@ -165,7 +197,7 @@ export async function buildApp(deps: ApiDeps, options: AppOptions): Promise<Fast
       const spec = routeNotFound(request.url.split('?')[0]!);
       const body = JSON.stringify(errorBody(request, spec));
       reply.hijack();
-      reply.raw.writeHead(spec.status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), 'X-Request-ID': request.id });
+      reply.raw.writeHead(spec.status, { 'Content-Type': 'application/json', ...NOSNIFF, 'Content-Length': Buffer.byteLength(body), 'X-Request-ID': request.id });
       reply.raw.end(body);
     },
   });
@@ -187,8 +219,8 @@ export async function buildApp(deps: ApiDeps, options: AppOptions): Promise<Fast
   const allowHeaders = ['Content-Type', 'X-Auth-Token', 'X-Kazoo-Cluster-ID', 'If-Match', 'X-Request-ID', 'Authorization'].join(', ');
 
   // api.md §1 on every response: exactly application/json (Fastify adds a charset to JSON it
-  // serialises itself, not to what a reply serializer returns), the request id, CORS. Set before
-  // the route runs; a route answering another type (/metrics) sets its own.
+  // serialises itself, not to what a reply serializer returns), the request id, CORS and
+  // nosniff. Set before the route runs; a route answering another type (/metrics) sets its own.
   app.decorateRequest('series', null);
   app.addHook('onRequest', (request, reply, done) => {
     reply.serializer(serializeJson);
@@ -211,6 +243,7 @@ export async function buildApp(deps: ApiDeps, options: AppOptions): Promise<Fast
   recordResponses(app, metrics, log);
   app.setErrorHandler((error, request, reply) => {
     const spec = specOf(error);
+    if (spec.status === 413) discardRestOfBody(request, reply, options.bodyLimit);
     if (spec.status >= 500) request.log.error({ reqId: request.id, err: error }, 'request failed');
     return sendError(request, reply, spec);
   });
@@ -229,7 +262,9 @@ export async function buildApp(deps: ApiDeps, options: AppOptions): Promise<Fast
       handler: async (request, reply) => {
         if (request.method === spec.method) request.series = series;
         let actor = ANONYMOUS;
-        if (spec.auth !== 'none') {
+        if (spec.auth === 'optional') {
+          actor = await optionalActor(deps, request);
+        } else if (spec.auth !== 'none') {
           const token = tokenOf(request);
           if (token === undefined) throw new Failure('unauthorized', 'invalid_credentials');
           actor = (await deps.auth.verify(token)).actor;
@@ -248,5 +283,7 @@ export async function buildApp(deps: ApiDeps, options: AppOptions): Promise<Fast
 
   await app.register(xmlCurlRoutes(deps));
   app.get('/v2/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  app.decorate('currentMetrics', options.currentMetrics ?? (async () => options.registry));
+  await registerConsole(app);
   return app;
 }

@@ -11,6 +11,7 @@
 // reaches these fields.
 
 import type { FastifyBaseLogger } from 'fastify';
+import { unescape } from 'node:querystring';
 import pino from 'pino';
 
 export interface RequestLine {
@@ -25,8 +26,41 @@ export interface RequestLine {
   ms: number;
 }
 
-/** A query-string token is hidden from the log. */
-const redactUrl = (url: string) => (url.includes('auth_token=') ? url.replace(/([?&]auth_token=)[^&]*/g, '$1[redacted]') : url);
+const TOKEN_KEY = 'auth_token';
+/** The longest key that can decode to `auth_token`: every character escaped as %XX. */
+const LONGEST_TOKEN_KEY = 3 * TOKEN_KEY.length;
+
+/** Does the query key `url[from, to)` decode to `auth_token`, as the query parser reads it? */
+function isTokenKey(url: string, from: number, to: number): boolean {
+  const length = to - from;
+  if (length === TOKEN_KEY.length) return url.startsWith(TOKEN_KEY, from);
+  if (length < TOKEN_KEY.length || length > LONGEST_TOKEN_KEY) return false;
+  const percent = url.indexOf('%', from);
+  return percent >= 0 && percent < to && unescape(url.slice(from, to)) === TOKEN_KEY;
+}
+
+/**
+ * A query-string token is hidden from the log, under any spelling of its key that the query
+ * parser decodes to `auth_token` (`auth%5Ftoken=` too). A query without one costs a scan, and
+ * a decoding only for an escaped key of a length that could spell it.
+ */
+function redactUrl(url: string): string {
+  const mark = url.indexOf('?');
+  if (mark < 0) return url;
+  let redacted = '';
+  let copied = 0;
+  for (let start = mark + 1; start < url.length; ) {
+    let end = url.indexOf('&', start);
+    if (end < 0) end = url.length;
+    const equals = url.indexOf('=', start);
+    if (equals >= 0 && equals < end && isTokenKey(url, start, equals)) {
+      redacted += `${url.slice(copied, equals + 1)}[redacted]`;
+      copied = end;
+    }
+    start = end + 1;
+  }
+  return copied === 0 ? url : redacted + url.slice(copied);
+}
 
 export type RequestLog = (line: RequestLine) => void;
 

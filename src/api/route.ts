@@ -12,6 +12,8 @@ export type Method = 'GET' | 'PUT' | 'POST' | 'PATCH' | 'DELETE';
 export interface ApiDeps {
   ctx: ServiceContext;
   auth: Authenticator;
+  /** The SIP edge, when this process runs one: its dedicated-IP sockets go in health (api.md §7.1). */
+  sip?: { egress(): Promise<Array<{ ip: string; bound: boolean; error: string | null }>> };
 }
 
 export interface Handler {
@@ -21,8 +23,11 @@ export interface Handler {
 export interface RouteSpec {
   method: Method;
   url: string;
-  /** 'token': a valid token is required (the default); 'none': no token (logins). */
-  auth?: 'token' | 'none';
+  /**
+   * 'token': a valid token is required (the default); 'none': no token (logins); 'optional': a
+   * valid token names the caller, no token or any other is the anonymous caller (health).
+   */
+  auth?: 'token' | 'none' | 'optional';
   /** The body's `data` schema, for the OpenAPI document. */
   body?: TSchema;
   summary: string;

@@ -26,6 +26,7 @@ function configOf(command: Command): Config {
 /** Runs a verb against the services, printing a failure's message and exiting non-zero. */
 async function withServices(command: Command, fn: (services: Services) => Promise<void>): Promise<void> {
   const services = await startServices(configOf(command));
+  if (services.notice) console.error(services.notice);
   try {
     await fn(services);
   } catch (error) {
@@ -60,7 +61,10 @@ export function program(): Command {
     const config = configOf(command);
     const server = await serve(config);
     server.app.log.info({ config: describeConfig(config) }, 'ipwarden serving');
-    const stop = async () => {
+    // A supervisor's SIGTERM (or ^C): no new requests, those in flight finished, sockets and log
+    // closed, exit 0 (README: "Running under a supervisor").
+    const stop = async (signal: NodeJS.Signals) => {
+      server.app.log.info({ signal }, `${signal}: ipwarden stopping, finishing the requests in flight`);
       await server.close();
       process.exit(0);
     };

@@ -135,6 +135,9 @@ function sourceText(family: 4 | 6): string {
   return family === 4 ? formatIPv4(source[0]!) : formatIPv6([source[0]!, source[1]!, source[2]!, source[3]!]);
 }
 
+/** Told of each list compiled with a stored user-agent pattern that does not compile. */
+export type InvalidUserAgentReport = (accountId: string, deviceId: string | undefined, pattern: string) => void;
+
 export class DecisionIndex {
   private arena = new ListArena();
 
@@ -142,10 +145,11 @@ export class DecisionIndex {
     private readonly accounts: Map<string, CompiledAccount>,
     private readonly realms: Map<string, CompiledAccount>,
     private trunks: TrunkTable,
+    private readonly onInvalidUserAgent: InvalidUserAgentReport | undefined,
   ) {}
 
-  static build(snapshot: IndexSnapshot): DecisionIndex {
-    const index = new DecisionIndex(new Map(), new Map(), TrunkTable.build(snapshot.trunkEntries));
+  static build(snapshot: IndexSnapshot, onInvalidUserAgent?: InvalidUserAgentReport): DecisionIndex {
+    const index = new DecisionIndex(new Map(), new Map(), TrunkTable.build(snapshot.trunkEntries), onInvalidUserAgent);
     for (const account of snapshot.accounts) index.putAccount(account);
     return index;
   }
@@ -166,6 +170,7 @@ export class DecisionIndex {
   /** Compiles one account (its list, its devices' lists, its realm) and swaps it in. */
   putAccount(account: IndexAccount): void {
     const compiled = compileAccount(account, this.arena);
+    this.reportInvalidUserAgents(account, compiled);
     const previous = this.accounts.get(account.id);
     if (previous) releaseAccount(previous, this.arena);
     if (previous && previous.realm !== account.realm && this.realms.get(previous.realm) === previous) {
@@ -174,6 +179,18 @@ export class DecisionIndex {
     this.accounts.set(account.id, compiled);
     this.realms.set(account.realm, compiled);
     if (this.arena.wantsCompaction) this.compact();
+  }
+
+  /** A list whose stored pattern does not compile denies every request (fails closed): say so. */
+  private reportInvalidUserAgents(account: IndexAccount, compiled: CompiledAccount): void {
+    const report = this.onInvalidUserAgent;
+    if (report === undefined) return;
+    const arena = this.arena;
+    if (compiled.list !== NO_LIST && arena.userAgentInvalid(compiled.list)) report(account.id, undefined, account.accessList!.user_agent!);
+    for (const device of account.devices) {
+      const list = compiled.devicesById.get(device.id)!.list;
+      if (list !== NO_LIST && arena.userAgentInvalid(list)) report(account.id, device.id, device.accessList!.user_agent!);
+    }
   }
 
   removeAccount(id: string): void {
@@ -287,6 +304,6 @@ export class DecisionIndex {
   private judgeList(list: number, cidrs: readonly string[], family: 4 | 6, userAgent: string): ListDecision {
     if (list === NO_LIST) return { decision: 'allow', reason: 'no_list' };
     const arena = this.arena;
-    return explainList(arena.order(list), arena.userAgentAllowed(list, userAgent), cidrs, arena.find(list, family, source));
+    return explainList(arena.order(list), arena.userAgentCheck(list, userAgent), cidrs, arena.find(list, family, source));
   }
 }

@@ -21,7 +21,7 @@
 //   address; each node carries the value of the interval before it, which is the answer.
 //
 // A record (word offsets from the handle):
-//   0 flags (ALLOW_IF_IN, HAS_USER_AGENT)   1 IPv4 node count   2 IPv6 interval count
+//   0 flags (ALLOW_IF_IN, HAS_USER_AGENT, USER_AGENT_INVALID)   1 IPv4 node count   2 IPv6 interval count
 //   3 index + 1 of the list's 0.0.0.0/0 entry (0: none)   4 user-agent slot
 //   then the IPv4 nodes (value + 1 before the first start, then four (start, value + 1) pairs),
 //   then the value + 1 of the last IPv6 interval and the IPv6 nodes as
@@ -34,9 +34,8 @@
 // Replacing a list leaves its old record behind as garbage; the owner copies the live records
 // into a fresh arena (`moveTo`) when `wantsCompaction` says half of it is garbage.
 
-import type { RE2JS } from 're2js';
-import type { AccessList, Order } from './acl.ts';
-import { compileUserAgent } from './acl.ts';
+import type { AccessList, Order, UserAgentCheck } from './acl.ts';
+import { compileUserAgent, USER_AGENT_MATCHED_LENGTH } from './acl.ts';
 import { parseCidrInto } from './ip.ts';
 import type { Intervals } from './prefix-table.ts';
 import { PrefixTableBuilder } from './prefix-table.ts';
@@ -58,6 +57,13 @@ const NODE4 = 1 + 2 * KEYS4;
 
 const ALLOW_IF_IN = 1;
 const HAS_USER_AGENT = 2;
+/** The stored pattern does not compile: it matches nothing, so the list denies (fails closed). */
+const USER_AGENT_INVALID = 4;
+
+interface UserAgentMatcher {
+  test(userAgent: string): boolean;
+}
+const MATCHES_NOTHING: UserAgentMatcher = { test: () => false };
 
 /** Compaction is not worth it below this many words of garbage. */
 const MIN_GARBAGE = 1 << 16;
@@ -72,7 +78,7 @@ export class ListArena {
   private used = 0;
   private garbage = 0;
   /** User-agent matchers by slot (records hold the slot); freed slots are null. */
-  private userAgents: (RE2JS | null)[] = [];
+  private userAgents: (UserAgentMatcher | null)[] = [];
 
   constructor(capacity = 1024) {
     this.words = new Uint32Array(Math.max(capacity, FIXED));
@@ -95,9 +101,9 @@ export class ListArena {
     const nodes4 = Math.ceil(v4.count / KEYS4);
     const handle = this.allocate(FIXED + NODE4 * nodes4 + 5 * v6.count);
     const pattern = list.user_agent === undefined ? null : compileUserAgent(list.user_agent);
-    const matcher = pattern?.ok ? pattern.matcher : null;
+    const matcher = pattern === null ? null : pattern.ok ? pattern.matcher : MATCHES_NOTHING;
     const w = this.words;
-    w[handle + FLAGS] = (list.order === 'allow,deny' ? ALLOW_IF_IN : 0) | (matcher ? HAS_USER_AGENT : 0);
+    w[handle + FLAGS] = (list.order === 'allow,deny' ? ALLOW_IF_IN : 0) | (matcher ? HAS_USER_AGENT : 0) | (pattern?.ok === false ? USER_AGENT_INVALID : 0);
     w[handle + NODES4] = nodes4;
     w[handle + COUNT6] = v6.count;
     w[handle + ALL_IPV6] = allIPv6Entry + 1;
@@ -162,8 +168,15 @@ export class ListArena {
     return this.words[handle + FLAGS]! & ALLOW_IF_IN ? 'allow,deny' : 'deny,allow';
   }
 
-  userAgentAllowed(handle: number, userAgent: string): boolean {
-    return (this.words[handle + FLAGS]! & HAS_USER_AGENT) === 0 || this.userAgentMatches(handle, userAgent);
+  userAgentCheck(handle: number, userAgent: string): UserAgentCheck {
+    const flags = this.words[handle + FLAGS]!;
+    if (flags & USER_AGENT_INVALID) return 'invalid';
+    return (flags & HAS_USER_AGENT) === 0 || this.userAgentMatches(handle, userAgent) ? 'ok' : 'mismatch';
+  }
+
+  /** Does the list hold a stored pattern that does not compile? */
+  userAgentInvalid(handle: number): boolean {
+    return (this.words[handle + FLAGS]! & USER_AGENT_INVALID) !== 0;
   }
 
   /** Bytes of the arena (for the index-size metric). */
@@ -172,7 +185,8 @@ export class ListArena {
   }
 
   private userAgentMatches(handle: number, userAgent: string): boolean {
-    return this.userAgents[this.words[handle + USER_AGENT]!]!.test(userAgent);
+    const input = userAgent.length > USER_AGENT_MATCHED_LENGTH ? userAgent.slice(0, USER_AGENT_MATCHED_LENGTH) : userAgent;
+    return this.userAgents[this.words[handle + USER_AGENT]!]!.test(input);
   }
 
   private find4(handle: number, address: number): number {

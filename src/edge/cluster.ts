@@ -6,15 +6,17 @@
 // dies is replaced; the others go on reading the shared socket meanwhile.
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
+import type { EgressSocketStatus } from './egress-sockets.ts';
 import type { Endpoint } from './endpoint.ts';
 
 /** Primary → worker. */
-export type ToWorker = { type: 'catch-up'; id: number } | { type: 'metrics'; request: number } | { type: 'stop' };
+export type ToWorker = { type: 'catch-up'; id: number } | { type: 'metrics' | 'egress'; request: number } | { type: 'stop' };
 /** Worker → primary. */
 export type FromWorker =
   | { type: 'listening'; address: Endpoint }
   | { type: 'caught-up'; id: number }
   | { type: 'metrics'; request: number; metrics: object[] }
+  | { type: 'egress'; request: number; egress: EgressSocketStatus[] }
   | { type: 'failed'; message: string };
 
 export interface EdgeCluster {
@@ -24,6 +26,8 @@ export interface EdgeCluster {
   replicate(changeId: number): Promise<void>;
   /** Each worker's registry as prom-client's getMetricsAsJSON gives it. */
   metrics(): Promise<object[][]>;
+  /** The dedicated-IP sockets (api.md §7.1), as a worker holds them: every worker holds the same, shared. */
+  egress(): Promise<EgressSocketStatus[]>;
   /** Workers listening now. */
   live(): number;
   /** Their process ids (the SIP bench charges them with their CPU time). */
@@ -50,11 +54,12 @@ const STOP_TIMEOUT_MS = 5_000;
 export async function startEdgeCluster(opts: EdgeClusterOptions): Promise<EdgeCluster> {
   const logger = opts.logger.child({ component: 'sip-workers' });
   const replicateTimeoutMs = opts.replicateTimeoutMs ?? 1000;
-  cluster.setupPrimary({ exec: opts.entry, execArgv: ['--import', 'tsx'] });
+  // The entry is TypeScript: load tsx by its path, so a server started from any directory works.
+  cluster.setupPrimary({ exec: opts.entry, execArgv: ['--import', import.meta.resolve('tsx')] });
   const live = new Set<Worker>();
   const caughtUp = new Map<Worker, number>();
   const waiting = new Set<() => void>();
-  const metricReplies = new Map<number, (metrics: object[]) => void>();
+  const replies = new Map<number, (answer: unknown) => void>();
   let nextRequest = 0;
   let closing = false;
   let restarts = 0;
@@ -79,7 +84,10 @@ export async function startEdgeCluster(opts: EdgeClusterOptions): Promise<EdgeCl
             for (const wake of waiting) wake();
             return;
           case 'metrics':
-            metricReplies.get(message.request)?.(message.metrics);
+            replies.get(message.request)?.(message.metrics);
+            return;
+          case 'egress':
+            replies.get(message.request)?.(message.egress);
             return;
         }
       });
@@ -93,6 +101,21 @@ export async function startEdgeCluster(opts: EdgeClusterOptions): Promise<EdgeCl
         logger.error({ pid: worker.process.pid, code, signal }, 'SIP worker died; starting another');
         fork().catch((error: unknown) => logger.error({ err: error }, 'SIP worker could not be replaced'));
       });
+    });
+  }
+
+  /** A worker's answer to a question, or `fallback` when it does not answer within a second. */
+  function ask<T>(worker: Worker, type: 'metrics' | 'egress', fallback: T): Promise<T> {
+    return new Promise<T>((done) => {
+      const request = nextRequest++;
+      const timer = setTimeout(() => reply(fallback), 1000);
+      const reply = (answer: T) => {
+        clearTimeout(timer);
+        replies.delete(request);
+        done(answer);
+      };
+      replies.set(request, reply as (answer: unknown) => void);
+      send(worker, { type, request });
     });
   }
 
@@ -122,23 +145,10 @@ export async function startEdgeCluster(opts: EdgeClusterOptions): Promise<EdgeCl
         check();
       });
     },
-    async metrics() {
-      return Promise.all(
-        [...live].map(
-          (worker) =>
-            new Promise<object[]>((done) => {
-              const request = nextRequest++;
-              const timer = setTimeout(() => reply([]), 1000);
-              const reply = (metrics: object[]) => {
-                clearTimeout(timer);
-                metricReplies.delete(request);
-                done(metrics);
-              };
-              metricReplies.set(request, reply);
-              send(worker, { type: 'metrics', request });
-            }),
-        ),
-      );
+    metrics: () => Promise.all([...live].map((worker) => ask<object[]>(worker, 'metrics', []))),
+    async egress() {
+      const [worker] = live;
+      return worker === undefined ? [] : ask<EgressSocketStatus[]>(worker, 'egress', []);
     },
     live: () => live.size,
     pids: () => [...live].map((worker) => worker.process.pid!),

@@ -10,6 +10,8 @@ export interface EdgeMetrics {
   socketError(): void;
   /** How long the receive queue had been non-empty when a datagram was read, ms. */
   queueDelay(ms: number): void;
+  /** An outbound request sent from this address (a dedicated IP, or the main socket's). */
+  sentFrom(ip: string): void;
 }
 
 export function createEdgeMetrics(registry: Registry): EdgeMetrics {
@@ -29,11 +31,14 @@ export function createEdgeMetrics(registry: Registry): EdgeMetrics {
   )
     .register(registry)
     .seriesOf('', {});
+  // api.md §7.1; its refusals are the 403s in requests_rejected_total{reason="dedicated_ip_not_assigned"}.
+  const egress = byLabel(family('egress_requests_total', 'Outbound requests sent to carriers, by the address they left from'), 'ip');
 
   return {
     received: () => void received.value++,
     socketError: () => void socketErrors.value++,
     queueDelay: (ms) => queueDelay.observe(ms / 1000),
+    sentFrom: (ip) => void egress(ip).value++,
     count(outcome) {
       switch (outcome.action) {
         case 'forward':

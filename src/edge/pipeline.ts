@@ -14,6 +14,7 @@ import {
   type SipRequest,
   type SipResponse,
 } from './message.ts';
+import { routeRequest, type EgressContext } from './egress.ts';
 import { EDGE_TAG_PREFIX, replyTo, type RejectPolicy } from './reply.ts';
 import { addressParam, addressUri, sipUriParts } from './uri.ts';
 import { parseVia, formatVia, responseTarget, stampReceived, viaParam, type Via } from './via.ts';
@@ -31,6 +32,8 @@ export interface EdgeContext {
    * unless shared (every process that may receive the responses must hold the same key).
    */
   branchKey: string;
+  /** The dedicated IPs outbound calls leave from (api.md §7.1); absent: no outbound routing. */
+  egress?: EgressContext;
 }
 
 /** A list reason (`not_matched`, `user_agent_mismatch` ...), `unknown_realm`, `too_many_hops`, `loop_detected` or `overload`. */
@@ -45,18 +48,26 @@ export type DropReason =
   | 'bad_branch_mac'
   | 'no_next_via'
   | 'unroutable'
+  /** server.ts: an outbound Request-URI's host did not resolve. */
+  | 'unresolvable'
+  /** server.ts: the dedicated IP chosen left this host before the send. */
+  | 'no_socket'
   /** A bug in the edge, caught by server.ts. */
   | 'internal_error';
 
 export type Outcome =
-  | { action: 'forward'; direction: 'request' | 'response'; to: Endpoint; bytes: Buffer }
+  /**
+   * `to` is an address, except an outbound request's, which may name a host for server.ts to
+   * resolve. `from`: the dedicated IP whose socket sends it; absent: the main socket.
+   */
+  | { action: 'forward'; direction: 'request' | 'response' | 'outbound'; to: Endpoint; from?: string; bytes: Buffer }
   /** `reply` is absent when the reject policy is to drop silently. */
   | { action: 'reject'; reason: RejectReason; reply?: { to: Endpoint; bytes: Buffer } }
   | { action: 'drop'; reason: DropReason }
   | { action: 'malformed'; detail: string };
 
 /** Headers only the edge may set: whatever a sender put in is removed from every request. */
-const EDGE_HEADERS = new Set(['x-account-id', 'x-trunk-id', 'x-device-id']);
+const EDGE_HEADERS = new Set(['x-account-id', 'x-trunk-id', 'x-device-id', 'x-dedicated-ip']);
 const BRANCH_PREFIX = 'z9hG4bK-iw-';
 const RFC3261_COOKIE = 'z9hG4bK';
 /** The branch after its prefix: the request's identity, then the MAC binding it to the next hop. */
@@ -72,19 +83,22 @@ export const OVERLOAD_RETRY_AFTER = 2;
  * `shedNewCalls`: the edge is behind (its receive queue has stayed non-empty too long), so a new
  * call (an INVITE outside a dialog) that would be forwarded is answered 503 instead; everything
  * else, in-dialog requests, ACKs, CANCELs and responses, flows on so calls already set up end well.
+ * `dedicatedIp`: the dedicated IP whose socket received the packet; absent: the main socket.
  */
-export function handlePacket(ctx: EdgeContext, bytes: Buffer, source: Endpoint, shedNewCalls = false): Outcome {
+export function handlePacket(ctx: EdgeContext, bytes: Buffer, source: Endpoint, shedNewCalls = false, dedicatedIp?: string): Outcome {
   try {
     const message = parseMessage(bytes);
     if (message === null) return { action: 'drop', reason: 'keepalive' };
-    return message.type === 'request' ? handleRequest(ctx, message, source, shedNewCalls) : relayResponse(ctx, message, source);
+    return message.type === 'request'
+      ? handleRequest(ctx, message, source, shedNewCalls, dedicatedIp)
+      : relayResponse(ctx, message, source, dedicatedIp);
   } catch (error) {
     if (error instanceof SipParseError) return { action: 'malformed', detail: error.message };
     throw error;
   }
 }
 
-function handleRequest(ctx: EdgeContext, request: SipRequest, source: Endpoint, shedNewCalls: boolean): Outcome {
+function handleRequest(ctx: EdgeContext, request: SipRequest, source: Endpoint, shedNewCalls: boolean, dedicatedIp: string | undefined): Outcome {
   requireHeaders(request, ['from', 'to', 'call-id', 'cseq']);
   const senderVia = stampSenderVia(request, source);
   const isAck = request.method === 'ACK';
@@ -92,11 +106,56 @@ function handleRequest(ctx: EdgeContext, request: SipRequest, source: Endpoint, 
   if (isAck && addressParam(header(request.headers, 'to')!, 'tag')?.startsWith(EDGE_TAG_PREFIX)) {
     return { action: 'drop', reason: 'ack_absorbed' };
   }
+  if (ctx.egress !== undefined) {
+    const route = routeRequest(ctx.egress, request, source, ctx.upstream, ctx.self, dedicatedIp);
+    if (route.kind === 'refused') {
+      return isAck ? { action: 'reject', reason: 'dedicated_ip_not_assigned' } : answer(request, 'dedicated_ip_not_assigned', 403, 'Dedicated IP Not Assigned');
+    }
+    if (route.kind === 'unroutable') return { action: 'drop', reason: 'unroutable' };
+    if (route.kind === 'outbound') {
+      return relayRequest({ ctx, request, senderVia, shedNewCalls, direction: 'outbound', to: route.to, socket: route.from, extra: [] });
+    }
+  }
   const admission = admit(ctx.rules, request, source.host);
   if (!admission.allow) {
     // An ACK is never answered, whatever the verdict.
     return isAck ? { action: 'drop', reason: 'ack_absorbed' } : reject(ctx, request, admission.reason);
   }
+  // api.md §7.1: a carrier calling a dedicated IP reaches the platform through it, saying which.
+  const extra = dedicatedIp === undefined ? admission.headers : [...admission.headers, ['X-Dedicated-IP', dedicatedIp] as [string, string]];
+  // The Request-URI is left alone even when it names the edge: everything goes upstream (api.md §7).
+  return relayRequest({ ctx, request, senderVia, shedNewCalls, direction: 'request', to: ctx.upstream, socket: dedicatedIp, extra });
+}
+
+/** The address of the socket a packet came in on, as the edge's Via names it. */
+function localAddress(ctx: EdgeContext, dedicatedIp: string | undefined): Endpoint {
+  return dedicatedIp === undefined ? ctx.self : { host: dedicatedIp, port: ctx.egress!.port };
+}
+
+function fromSocket(dedicatedIp: string | undefined): { from?: string } {
+  return dedicatedIp === undefined ? {} : { from: dedicatedIp };
+}
+
+interface Relay {
+  ctx: EdgeContext;
+  request: SipRequest;
+  senderVia: Via;
+  shedNewCalls: boolean;
+  direction: 'request' | 'outbound';
+  to: Endpoint;
+  /** The dedicated IP whose socket sends it; undefined: the main socket. */
+  socket: string | undefined;
+  /** Headers the edge adds. */
+  extra: ReadonlyArray<[string, string]>;
+}
+
+/**
+ * The request sent on: the edge's Via (naming the socket it leaves from) on top, Max-Forwards
+ * counted down, the edge's own headers replaced by `extra`; or the answer when it has run out of
+ * hops, looped, or would start a call while the edge is behind.
+ */
+function relayRequest({ ctx, request, senderVia, shedNewCalls, direction, to, socket, extra }: Relay): Outcome {
+  const isAck = request.method === 'ACK';
   const hops = maxForwards(request);
   if (hops === 0) {
     // §16.3 step 3.
@@ -110,7 +169,7 @@ function handleRequest(ctx: EdgeContext, request: SipRequest, source: Endpoint, 
     return answer(request, 'overload', 503, 'Service Unavailable', [['Retry-After', String(OVERLOAD_RETRY_AFTER)]]);
   }
   const branch = proxyBranch(ctx.branchKey, senderVia, request);
-  const forwarded: SipHeader[] = [{ name: 'Via', key: 'via', value: `SIP/2.0/UDP ${formatHostPort(ctx.self)};branch=${branch}` }];
+  const forwarded: SipHeader[] = [{ name: 'Via', key: 'via', value: `SIP/2.0/UDP ${formatHostPort(localAddress(ctx, socket))};branch=${branch}` }];
   // §16.6 step 3: decrement Max-Forwards (capped), or add one when the sender sent none.
   const decremented = hops === undefined ? undefined : String(Math.min(hops - 1, MAX_FORWARDS_CAP));
   for (const h of request.headers) {
@@ -118,10 +177,8 @@ function handleRequest(ctx: EdgeContext, request: SipRequest, source: Endpoint, 
     forwarded.push(h.key === 'max-forwards' && decremented ? { ...h, value: decremented } : h);
   }
   if (decremented === undefined) forwarded.push({ name: 'Max-Forwards', key: 'max-forwards', value: String(MAX_FORWARDS_CAP) });
-  for (const [name, value] of admission.headers) forwarded.push({ name, key: name.toLowerCase(), value });
-  // The Request-URI is left alone even when it names the edge: everything goes upstream (api.md §7).
-  const bytes = serializeMessage({ ...request, headers: forwarded });
-  return { action: 'forward', direction: 'request', to: ctx.upstream, bytes };
+  for (const [name, value] of extra) forwarded.push({ name, key: name.toLowerCase(), value });
+  return { action: 'forward', direction, to, ...fromSocket(socket), bytes: serializeMessage({ ...request, headers: forwarded }) };
 }
 
 function requireHeaders(request: SipRequest, keys: string[]): void {
@@ -196,14 +253,13 @@ function maxForwards(request: SipRequest): number | undefined {
   return Number(value);
 }
 
-/** Whether any Via names this edge's own address: the request looped back to it. */
 /** Whether a Via below the top is one this edge wrote: its host, and a branch whose MAC holds for the Via under it. */
 function carriesOwnVia(ctx: EdgeContext, request: SipRequest): boolean {
   const vias = request.headers.filter((h) => h.key === 'via');
   for (let i = 1; i < vias.length - 1; i++) {
     if (!vias[i]!.value.includes(BRANCH_PREFIX)) continue;
     const via = parseVia(vias[i]!.value);
-    if (looksLikeOwnVia(ctx, via) && branchMatches(ctx.branchKey, viaParam(via, 'branch')!, responseTarget(parseVia(vias[i + 1]!.value)))) return true;
+    if (isEdgeHost(ctx, via.host) && branchMatches(ctx.branchKey, viaParam(via, 'branch')!, responseTarget(parseVia(vias[i + 1]!.value)))) return true;
   }
   return false;
 }
@@ -238,22 +294,29 @@ function branchMac(key: string, id: string, nextHop: Endpoint): string {
   return hash('sha256', `${key}|${id}|${formatHostPort(nextHop)}`, 'base64url').slice(0, BRANCH_MAC_LENGTH);
 }
 
-/** A response coming back from upstream: pop the edge's own Via and send it to the next one. */
-function relayResponse(ctx: EdgeContext, response: SipResponse, source: Endpoint): Outcome {
-  // Only upstream may send responses here; anyone else could use the edge as a reflector.
-  if (source.host !== ctx.upstream.host || source.port !== ctx.upstream.port) return { action: 'drop', reason: 'not_from_upstream' };
+/**
+ * A response to a request the edge relayed: pop the edge's own Via (naming the socket it came in
+ * on) and send it to the next one, from that socket.
+ */
+function relayResponse(ctx: EdgeContext, response: SipResponse, source: Endpoint, dedicatedIp: string | undefined): Outcome {
   const first = response.headers.findIndex((h) => h.key === 'via');
   if (first < 0) throw new SipParseError('no Via header');
-  const ours = parseVia(response.headers[first]!.value);
-  if (!looksLikeOwnVia(ctx, ours)) return { action: 'drop', reason: 'not_our_via' };
   const headers = response.headers.filter((_, i) => i !== first);
   const next = header(headers, 'via');
-  if (next === undefined) return { action: 'drop', reason: 'no_next_via' };
-  const to = responseTarget(parseVia(next));
+  const to = next === undefined ? undefined : responseTarget(parseVia(next));
+  // Responses come from upstream or, to an outbound request (api.md §7.1), from the carrier on
+  // their way back to the platform; anyone else could use the edge as a reflector. The branch MAC
+  // below holds either to the hop its request came from.
+  const fromUpstream = source.host === ctx.upstream.host && source.port === ctx.upstream.port;
+  const toPlatform = ctx.egress !== undefined && to?.host === ctx.upstream.host;
+  if (!fromUpstream && !toPlatform) return { action: 'drop', reason: 'not_from_upstream' };
+  const ours = parseVia(response.headers[first]!.value);
+  if (!looksLikeOwnVia(localAddress(ctx, dedicatedIp).host, ours)) return { action: 'drop', reason: 'not_our_via' };
+  if (to === undefined) return { action: 'drop', reason: 'no_next_via' };
   if (!branchMatches(ctx.branchKey, viaParam(ours, 'branch')!, to)) return { action: 'drop', reason: 'bad_branch_mac' };
   // Never resolve names on this path; the sender's Via was stamped with its address on the way in.
   if (isIP(to.host) === 0) return { action: 'drop', reason: 'unroutable' };
-  return { action: 'forward', direction: 'response', to, bytes: serializeMessage({ ...response, headers }) };
+  return { action: 'forward', direction: 'response', to, ...fromSocket(dedicatedIp), bytes: serializeMessage({ ...response, headers }) };
 }
 
 /** The branch was made by an edge holding `key` for a request whose response goes to `nextHop`. */
@@ -268,9 +331,15 @@ function branchMatches(key: string, branch: string, nextHop: Endpoint): boolean 
 }
 
 /**
- * The edge's host and branch prefix, whatever the port: each SIP worker writes its own port, and
- * a UAS may answer the port the call began on (sipp does); the branch MAC says the rest.
+ * `host` (an address of the edge's) and the edge's branch prefix, whatever the port: each SIP
+ * worker writes its own port, and a UAS may answer the port the call began on (sipp does); the
+ * branch MAC says the rest.
  */
-function looksLikeOwnVia(ctx: EdgeContext, via: Via): boolean {
-  return via.host === ctx.self.host && (viaParam(via, 'branch') ?? '').startsWith(BRANCH_PREFIX);
+function looksLikeOwnVia(host: string, via: Via): boolean {
+  return via.host === host && (viaParam(via, 'branch') ?? '').startsWith(BRANCH_PREFIX);
+}
+
+/** The main socket's address or a dedicated IP the edge holds (api.md §7.1). */
+function isEdgeHost(ctx: EdgeContext, host: string): boolean {
+  return host === ctx.self.host || ctx.egress?.holds(host) === true;
 }

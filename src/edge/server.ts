@@ -1,14 +1,17 @@
 // The SIP edge's socket (api.md §7): one UDP socket both receives from callers and relays to
 // the upstream, so the upstream's responses come back to it and are routed by Via.
 import { randomBytes } from 'node:crypto';
-import { createSocket, type Socket } from 'node:dgram';
+import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { DecisionReader } from '../services/decision-types.ts';
+import type { EgressSource } from '../services/egress-pool.ts';
+import { EgressSockets, type EgressSocketStatus } from './egress-sockets.ts';
 import { formatHostPort, type Endpoint } from './endpoint.ts';
 import { createEdgeMetrics } from './metrics.ts';
+import { NameCache } from './name-cache.ts';
 import { handlePacket, type EdgeContext, type Outcome } from './pipeline.ts';
 import type { RejectPolicy } from './reply.ts';
 import { QueueDelay } from './queue-delay.ts';
@@ -38,6 +41,8 @@ export interface EdgeOptions {
   shedAfterMs?: number;
   /** Relay to the upstream from a socket of this process's own (SIP workers share `listen`). */
   ownUpstreamSocket?: boolean;
+  /** api.md §7.1: send the platform's outbound requests, from this node's dedicated IPs (workers share their sockets too). */
+  egress?: { pool: EgressSource; port: number };
 }
 
 export interface EdgeDeps {
@@ -48,6 +53,8 @@ export interface EdgeDeps {
 export interface RunningEdge {
   /** Where the socket is bound. */
   address: Endpoint;
+  /** The sockets on this node's dedicated IPs, for health. */
+  egress(): EgressSocketStatus[];
   close(): Promise<void>;
 }
 
@@ -80,39 +87,94 @@ export async function startEdge(opts: EdgeOptions, rules: DecisionReader, deps: 
     if (failure === undefined) logger.error(more, 'SIP packet handling failed (more times)');
     else logger.error({ err: failure.error, source: formatHostPort(failure.source), ...more }, 'SIP packet handling failed');
   });
-  // No callback: Node then tries the send at once without allocating a request, and a failure
-  // arrives as the socket's 'error' event below.
-  const send = (from: Socket, bytes: Buffer, to: Endpoint) => from.send(bytes, to.port, ipv6 ? mapped(to.host) : to.host);
-  const shedAfterMs = opts.shedAfterMs ?? SHED_AFTER_MS;
-
-  const receive = (on: Socket) => {
-    const queue = new QueueDelay();
-    on.on('message', (bytes, rinfo) => {
-      metrics.received();
-      const waited = queue.read();
-      metrics.queueDelay(waited);
-      const source = { host: unmapped(rinfo.address), port: rinfo.port };
-      let outcome: Outcome;
-      try {
-        outcome = handlePacket(ctx, bytes, source, waited > shedAfterMs);
-      } catch (error) {
-        // A bug must not take the process (and the API beside it) down; it is counted and logged.
-        failures.add({ error, source });
-        outcome = { action: 'drop', reason: 'internal_error' };
-      }
-      metrics.count(outcome);
-      // Callers hear the edge from the address they sent to; the upstream from the Via's.
-      if (outcome.action === 'forward') send(outcome.direction === 'request' ? toUpstream : socket, outcome.bytes, outcome.to);
-      else if (outcome.action === 'reject' && outcome.reply) send(socket, outcome.reply.bytes, outcome.reply.to);
-      else if (outcome.action === 'malformed') logger.debug({ source: formatHostPort(source), detail: outcome.detail }, 'malformed SIP');
-    });
-    on.on('error', (error) => {
-      metrics.socketError();
-      logger.warn({ err: error }, 'SIP socket error');
-    });
+  const socketError = (error: Error) => {
+    metrics.socketError();
+    logger.warn({ err: error }, 'SIP socket error');
   };
-  receive(socket);
-  if (toUpstream !== socket) receive(toUpstream);
+  const names = new NameCache();
+  const unresolved = new ThrottledLog<{ error: unknown; host: string }>((failure, suppressed) => {
+    const more = suppressed > 0 ? { suppressed } : {};
+    if (failure === undefined) logger.warn(more, 'cannot resolve an outbound Request-URI host (more times)');
+    else logger.warn({ err: failure.error, host: failure.host, ...more }, 'cannot resolve an outbound Request-URI host');
+  });
+  // Each dedicated IP's socket has its own receive queue, so its own measure of the backlog.
+  const queues = new Map<string, QueueDelay>();
+  const egress = opts.egress && new EgressSockets({
+    port: opts.egress.port,
+    recvBufferSize: RECV_BUFFER_BYTES,
+    logger,
+    onMessage: (ip, bytes, rinfo) => {
+      let queue = queues.get(ip);
+      if (queue === undefined) queues.set(ip, (queue = new QueueDelay()));
+      receive(queue, bytes, rinfo, ip);
+    },
+    onError: (_ip, error) => socketError(error),
+  });
+  if (opts.egress && egress) {
+    const { pool, port } = opts.egress;
+    ctx.egress = { pool, port, holds: (ip) => egress.holds(ip) };
+    pool.onHostedChange = (ips) => egress.sync(ips);
+    egress.sync(pool.hosted());
+  }
+
+  /** Sends from `out`; `to` may name a host (an outbound Request-URI's), resolved and kept 30 s. */
+  function send(out: Socket, bytes: Buffer, to: Endpoint, v6: boolean): void {
+    const address = names.resolve(to.host, v6 ? 6 : 4);
+    // No callback: Node then tries the send at once without allocating a request, and a failure
+    // arrives as the socket's 'error' event.
+    if (typeof address === 'string') out.send(bytes, to.port, v6 ? mapped(address) : address);
+    else {
+      address.then(
+        (resolved) => out.send(bytes, to.port, v6 ? mapped(resolved) : resolved),
+        (error: unknown) => {
+          metrics.count({ action: 'drop', reason: 'unresolvable' });
+          unresolved.add({ error, host: to.host });
+        },
+      );
+    }
+  }
+
+  /**
+   * Callers hear the edge from the address they sent to; the upstream and carriers from the one
+   * its Via names: a dedicated IP's socket (`from`), else this process's socket towards them.
+   */
+  function deliver(bytes: Buffer, to: Endpoint, from: string | undefined, towardsCaller: boolean): void {
+    if (from === undefined) return send(towardsCaller ? socket : toUpstream, bytes, to, ipv6);
+    const out = egress?.socketOf(from);
+    // The pool moved the IP off this host between the decision and now.
+    if (out === undefined) return metrics.count({ action: 'drop', reason: 'no_socket' });
+    send(out, bytes, to, isIP(from) === 6);
+  }
+
+  const shedAfterMs = opts.shedAfterMs ?? SHED_AFTER_MS;
+  function receive(queue: QueueDelay, bytes: Buffer, rinfo: RemoteInfo, dedicatedIp?: string): void {
+    metrics.received();
+    const waited = queue.read();
+    metrics.queueDelay(waited);
+    const source = { host: unmapped(rinfo.address), port: rinfo.port };
+    let outcome: Outcome;
+    try {
+      outcome = handlePacket(ctx, bytes, source, waited > shedAfterMs, dedicatedIp);
+    } catch (error) {
+      // A bug must not take the process (and the API beside it) down; it is counted and logged.
+      failures.add({ error, source });
+      outcome = { action: 'drop', reason: 'internal_error' };
+    }
+    metrics.count(outcome);
+    if (outcome.action === 'forward') {
+      if (outcome.direction === 'outbound') metrics.sentFrom(outcome.from ?? self.host);
+      deliver(outcome.bytes, outcome.to, outcome.from, outcome.direction === 'response');
+    } else if (outcome.action === 'reject' && outcome.reply) deliver(outcome.reply.bytes, outcome.reply.to, dedicatedIp, true);
+    else if (outcome.action === 'malformed') logger.debug({ source: formatHostPort(source), detail: outcome.detail }, 'malformed SIP');
+  }
+
+  const listen = (on: Socket) => {
+    const queue = new QueueDelay();
+    on.on('message', (bytes, rinfo) => receive(queue, bytes, rinfo));
+    on.on('error', socketError);
+  };
+  listen(socket);
+  if (toUpstream !== socket) listen(toUpstream);
   logger.info(
     { listen: formatHostPort(address), via: formatHostPort(self), upstream: formatHostPort(upstream), reject: opts.reject.mode },
     'SIP edge listening',
@@ -120,7 +182,10 @@ export async function startEdge(opts: EdgeOptions, rules: DecisionReader, deps: 
   const close = (s: Socket) => new Promise<void>((done) => s.close(() => done()));
   return {
     address,
+    egress: () => egress?.status() ?? [],
     close: async () => {
+      if (opts.egress) opts.egress.pool.onHostedChange = null;
+      await egress?.close();
       await close(socket);
       if (toUpstream !== socket) await close(toUpstream);
     },

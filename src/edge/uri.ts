@@ -1,5 +1,6 @@
 // The parts of From / To the edge needs (RFC 3261 §20.20, §20.39, §19.1.1): the URI's user and
 // host, and the header's tag parameter.
+import type { Endpoint } from './endpoint.ts';
 import { SipParseError } from './message.ts';
 
 /** The URI of a name-addr (`"Bob" <sip:bob@b.example>;tag=1`) or addr-spec (`sip:bob@b.example;tag=1`). */
@@ -30,11 +31,30 @@ export function addressParam(value: string, name: string): string | undefined {
 
 /** User and host of a sip: or sips: URI (empty for other schemes); the host lower-cased, bare. */
 export function sipUriParts(uri: string): { user: string; host: string } {
+  const parts = splitSipUri(uri);
+  // A tel: or other URI names no realm; the decision then treats it as an unknown one.
+  if (parts === null) return { user: '', host: '' };
+  return { user: parts.user, host: parts.host };
+}
+
+/**
+ * Where a request for a sip: URI goes (api.md §7.1): its host and port, 5060 when absent; null
+ * for other schemes (sips: would need TLS, which the edge does not speak).
+ */
+export function sipUriTarget(uri: string): Endpoint | null {
+  if (!uri.slice(0, 4).toLowerCase().startsWith('sip:')) return null;
+  const parts = splitSipUri(uri)!;
+  if (parts.portText === '') return { host: parts.host, port: 5060 };
+  const port = /^\d{1,5}$/.test(parts.portText) ? Number(parts.portText) : 0;
+  if (port < 1 || port > 65535) throw new SipParseError('bad URI port');
+  return { host: parts.host, port };
+}
+
+function splitSipUri(uri: string): { user: string; host: string; portText: string } | null {
   const colon = uri.indexOf(':');
   if (colon <= 0) throw new SipParseError('not a URI');
   const scheme = uri.slice(0, colon).toLowerCase();
-  // A tel: or other URI names no realm; the decision then treats it as an unknown one.
-  if (scheme !== 'sip' && scheme !== 'sips') return { user: '', host: '' };
+  if (scheme !== 'sip' && scheme !== 'sips') return null;
   const rest = uri.slice(colon + 1);
   // The user part may hold ';' (`+1555;npdi`) but never a bare '@'; '?' starts URI headers.
   const question = rest.indexOf('?');
@@ -44,15 +64,19 @@ export function sipUriParts(uri: string): { user: string; host: string } {
   const passwordAt = userinfo.indexOf(':');
   const user = passwordAt < 0 ? userinfo : userinfo.slice(0, passwordAt);
   let host: string;
+  let afterHost: number;
   if (hostport.startsWith('[')) {
     const close = hostport.indexOf(']');
     if (close < 0) throw new SipParseError('unclosed [ in a URI host');
     host = hostport.slice(1, close);
+    afterHost = close + 1;
   } else {
-    host = hostport.slice(0, endOfHost(hostport));
+    afterHost = endOfHost(hostport);
+    host = hostport.slice(0, afterHost);
   }
   if (host === '') throw new SipParseError('URI without a host');
-  return { user, host: host.toLowerCase() };
+  const portText = hostport[afterHost] === ':' ? hostport.slice(afterHost + 1, afterHost + 1 + endOfHost(hostport.slice(afterHost + 1))) : '';
+  return { user, host: host.toLowerCase(), portText };
 }
 
 /** Where a host ends: at the first ':', ';' or '?', else the end of `text`. */

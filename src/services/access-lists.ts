@@ -3,7 +3,7 @@
 // index, which catches up before the write is acknowledged.
 
 import type { AccessList } from '../core/acl.ts';
-import { compileUserAgent } from '../core/acl.ts';
+import { checkUserAgent } from '../core/acl.ts';
 import { parseCidr } from '../core/ip.ts';
 import type { AccountDecision } from '../core/index.ts';
 import type { Json, Repository } from '../store/port.ts';
@@ -24,7 +24,7 @@ export function checkAccessListContent(list: AccessList, errors: FieldErrorList,
     if (!parsed.ok) errors.add(`${prefix}cidrs.${i}`, 'format', parsed.message, text);
   });
   if (list.user_agent !== undefined) {
-    const pattern = compileUserAgent(list.user_agent);
+    const pattern = checkUserAgent(list.user_agent);
     if (!pattern.ok) errors.add(`${prefix}user_agent`, 'format', pattern.message, list.user_agent);
   }
 }

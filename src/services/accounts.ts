@@ -14,6 +14,7 @@ import { commit } from './context.ts';
 import { Failure, invalid, notFound } from './errors.ts';
 import { newId, nextRevision, now } from './identity.ts';
 import { AccountSchema, check } from './schemas.ts';
+import { apiKeyHashOf } from './secrets.ts';
 import { createUserInTx } from './users.ts';
 
 /** Fields a body never sets (api.md §1); `ui_metadata` and `accept_charges` are ignored too. */
@@ -51,11 +52,18 @@ function realmTaken(realm: string): Failure {
   return invalid({ realm: { unique: { message: 'Realm is already in use', value: realm } } });
 }
 
-async function insertAccount(tx: Repository, input: { name: string; realm: string; extra: Json; parent: AccountRow | null; superduper: boolean }): Promise<AccountRow> {
+/** A new API key (64 lowercase hex, api.md §2) as stored: its hash and its sealed copy. */
+function newApiKey(ctx: ServiceContext, accountId: string): { apiKey: string; apiKeyHash: string; apiKeySealed: string } {
+  const apiKey = randomBytes(32).toString('hex');
+  return { apiKey, apiKeyHash: apiKeyHashOf(apiKey), apiKeySealed: ctx.secrets.seal(accountId, apiKey) };
+}
+
+async function insertAccount(ctx: ServiceContext, tx: Repository, input: { name: string; realm: string; extra: Json; parent: AccountRow | null; superduper: boolean }): Promise<AccountRow> {
   const realm = input.realm.toLowerCase();
   if (await tx.getAccountByRealm(realm)) throw realmTaken(realm);
   const id = newId();
   const at = now();
+  const { apiKeyHash, apiKeySealed } = newApiKey(ctx, id);
   const row: AccountRow = {
     id,
     name: input.name,
@@ -64,7 +72,8 @@ async function insertAccount(tx: Repository, input: { name: string; realm: strin
     parentId: input.parent?.id ?? null,
     path: `${input.parent?.path ?? '/'}${id}/`,
     superduper: input.superduper,
-    apiKey: randomBytes(32).toString('hex'),
+    apiKeyHash,
+    apiKeySealed,
     accessList: null,
     extra: input.extra,
     revision: nextRevision(),
@@ -89,9 +98,9 @@ export async function bootstrapAccount(ctx: ServiceContext, actor: Actor, input:
   check(AccountSchema, { name: input.name, realm: input.realm });
   return commit(ctx, async (tx) => {
     const first = (await tx.countAccounts()) === 0;
-    const master = first ? null : (await tx.listAccounts()).find((a) => a.superduper && a.parentId === null) ?? null;
-    const account = await insertAccount(tx, { name: input.name, realm: input.realm, extra: {}, parent: master, superduper: first });
-    await createUserInTx(tx, actor, account, { username: input.username, password: input.password, priv_level: 'admin' });
+    const master = first ? null : (await tx.getMasterAccount()) ?? null;
+    const account = await insertAccount(ctx, tx, { name: input.name, realm: input.realm, extra: {}, parent: master, superduper: first });
+    await createUserInTx(ctx, tx, actor, account, { username: input.username, password: input.password, priv_level: 'admin' });
     await recordAudit(tx, actor, { accountId: account.id, action: 'create', resource: 'accounts', resourceId: account.id, after: presentAccount(account) });
     return account;
   });
@@ -101,7 +110,7 @@ export async function createChildAccount(ctx: ServiceContext, actor: Actor, pare
   const parent = await findAccount(ctx, actor, parentId, 'write');
   const valid = check(AccountSchema, body);
   return commit(ctx, async (tx) => {
-    const account = await insertAccount(tx, { name: valid.name, realm: valid.realm, extra: extraFields(body, ['name', 'realm']), parent, superduper: false });
+    const account = await insertAccount(ctx, tx, { name: valid.name, realm: valid.realm, extra: extraFields(body, ['name', 'realm']), parent, superduper: false });
     await recordAudit(tx, actor, { accountId: account.id, action: 'create', resource: 'accounts', resourceId: account.id, after: presentAccount(account) });
     return account;
   });
@@ -165,8 +174,28 @@ export async function listDescendants(ctx: ServiceContext, actor: Actor, id: str
   return ctx.store.read.listDescendants(account.path);
 }
 
-/** api.md §2: readable by admins of the account and of its ancestors. */
+/** api.md §2: readable by admins of the account and of its ancestors; each read is audited (issue 20). */
 export async function readApiKey(ctx: ServiceContext, actor: Actor, id: string): Promise<string> {
   const account = await findAccount(ctx, actor, id, 'write');
-  return account.apiKey;
+  if (account.apiKeySealed === null) throw new Error(`the API key of ${id} is not sealed yet`);
+  const apiKey = ctx.secrets.open(id, account.apiKeySealed);
+  await ctx.store.transaction((tx) => recordAudit(tx, actor, { accountId: id, action: 'read', resource: 'api_key', resourceId: id }));
+  return apiKey;
+}
+
+/**
+ * `PUT …/api_key`: a new key, shown in this answer. The old one stops opening sessions at once on
+ * every node (api_auth asks the database), and the sessions it opened end with it (other nodes
+ * trust a verified token from memory for at most a second).
+ */
+export async function rotateApiKey(ctx: ServiceContext, actor: Actor, id: string): Promise<string> {
+  await findAccount(ctx, actor, id, 'write');
+  const { apiKey, apiKeyHash, apiKeySealed } = newApiKey(ctx, id);
+  await ctx.store.transaction(async (tx) => {
+    if (!(await tx.getAccount(id))) throw notFound(id);
+    await tx.setApiKey(id, apiKeyHash, apiKeySealed);
+    await tx.deleteApiKeyTokens(id);
+    await recordAudit(tx, actor, { accountId: id, action: 'update', resource: 'api_key', resourceId: id });
+  });
+  return apiKey;
 }

@@ -8,7 +8,11 @@ import type { ServiceContext } from './context.ts';
 import { notFound } from './errors.ts';
 import { newUuid, now } from './identity.ts';
 
-export type AuditResource = 'accounts' | 'users' | 'devices' | 'ips' | 'access_lists' | 'trunks' | 'ip_acls';
+/**
+ * api.md §2's resources, whose data changes; and (issue 20) `api_key` (read, or rotated: update),
+ * `user_auth` / `api_auth` (a login) and `token_auth` (a logout).
+ */
+export type AuditResource = 'accounts' | 'users' | 'devices' | 'ips' | 'access_lists' | 'trunks' | 'ip_acls' | 'api_key' | 'user_auth' | 'api_auth' | 'token_auth';
 
 export interface AuditEntry {
   accountId: string;

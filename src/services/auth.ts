@@ -3,13 +3,15 @@
 // login, but it is only ever trusted by looking up its hash; the payload is for the client.
 
 import { createHash, randomBytes } from 'node:crypto';
-import type { AccountRow, Repository, Store, TokenRow } from '../store/port.ts';
+import type { AccountRow, Repository, Store, TokenRow, UserRow } from '../store/port.ts';
 import { StoreUnavailableError } from '../store/port.ts';
 import type { Actor } from './actor.ts';
 import type { ServiceContext } from './context.ts';
 import { Failure } from './errors.ts';
 import { DUMMY_HASH, verifyCredentials } from './passwords.ts';
 import { nameKeyOf } from './accounts.ts';
+import { recordAudit } from './audit.ts';
+import { apiKeyHashOf } from './secrets.ts';
 import { ApiAuthSchema, check, UserAuthSchema } from './schemas.ts';
 
 export interface AuthSettings {
@@ -17,9 +19,11 @@ export interface AuthSettings {
   /** Failed attempts for one (account, source) before throttling. */
   maxFailures: number;
   failureWindowSeconds: number;
+  /** Failed attempts for one account from every source before throttling (issue 20). */
+  maxFailuresPerAccount: number;
 }
 
-export const DEFAULT_AUTH: AuthSettings = { tokenTtlSeconds: 3600, maxFailures: 10, failureWindowSeconds: 900 };
+export const DEFAULT_AUTH: AuthSettings = { tokenTtlSeconds: 3600, maxFailures: 10, failureWindowSeconds: 900, maxFailuresPerAccount: 10 };
 
 /** How long a verified token is trusted from memory: a revoked token stops working within this. */
 const TOKEN_CACHE_MS = 1000;
@@ -41,9 +45,20 @@ export function hashToken(token: string): string {
   return createHash('sha256').update(token).digest('hex');
 }
 
+/** What one login attempt is counted against. */
+export interface AttemptKeys {
+  /** Accounts (or, when none matched, the name asked for): limited per source and across sources. */
+  accounts: string[];
+  /** Limited per source only (api_auth: any key guessed from one address). */
+  perSource: string[];
+  source: string;
+}
+
 /**
- * Counts failed logins per (account key, source address) in a sliding window. The counts live in
- * the store, so an attacker spreading attempts over several nodes meets one limit.
+ * Counts login attempts in a sliding window, in the store, so an attacker spreading attempts over
+ * several nodes meets one limit. An attempt is counted before its slow work, in the same
+ * transaction as the check (writers are serialised), so attempts sent at once cannot all pass
+ * the check before any is counted; a success then removes its own row.
  */
 export class LoginThrottle {
   constructor(
@@ -55,23 +70,36 @@ export class LoginThrottle {
     return new Date(nowMs - this.settings.failureWindowSeconds * 1000).toISOString();
   }
 
-  /** Seconds until the pair may try again, or 0: the window ends when its oldest counted failure ages out. */
-  async retryAfter(key: string, nowMs = Date.now()): Promise<number> {
-    const recent = await this.store.read.listLoginFailures(key, this.since(nowMs));
-    if (recent.length < this.settings.maxFailures) return 0;
-    const opens = Date.parse(recent[recent.length - this.settings.maxFailures]!) + this.settings.failureWindowSeconds * 1000;
+  /** Seconds until a key with these attempts (oldest first) may try again under `limit`, or 0. */
+  private wait(times: string[], limit: number, nowMs: number): number {
+    if (times.length < limit) return 0;
+    const opens = Date.parse(times[times.length - limit]!) + this.settings.failureWindowSeconds * 1000;
     return Math.max(1, Math.ceil((opens - nowMs) / 1000));
   }
 
-  async fail(key: string, nowMs = Date.now()): Promise<void> {
+  /** Counts the attempt and returns its id, or throws 429 (counting nothing) when a limit is reached. */
+  async reserve(keys: AttemptKeys, nowMs = Date.now()): Promise<string> {
+    const attempt = randomBytes(16).toString('hex');
+    const since = this.since(nowMs);
+    const { maxFailures, maxFailuresPerAccount } = this.settings;
     await this.store.transaction(async (tx) => {
-      await tx.pruneLoginFailures(this.since(nowMs));
-      await tx.insertLoginFailure(key, new Date(nowMs).toISOString());
+      await tx.pruneLoginAttempts(since);
+      let wait = 0;
+      for (const key of keys.accounts) wait = Math.max(wait, this.wait(await tx.listLoginAttempts(key, since), maxFailuresPerAccount, nowMs));
+      for (const key of [...keys.accounts, ...keys.perSource]) wait = Math.max(wait, this.wait(await tx.listLoginAttempts(key, since, keys.source), maxFailures, nowMs));
+      if (wait > 0) throw new Failure('throttled', 'too many requests', { retryAfter: wait });
+      const at = new Date(nowMs).toISOString();
+      for (const key of [...keys.accounts, ...keys.perSource]) await tx.insertLoginAttempt(attempt, key, keys.source, at);
     });
+    return attempt;
   }
 
-  async succeed(key: string): Promise<void> {
-    await this.store.transaction((tx) => tx.deleteLoginFailures(key));
+  /** The attempt was no failure; `reset` keys forget the source's earlier failures too (api.md §2). */
+  async succeed(attempt: string, reset: string[], source: string): Promise<void> {
+    await this.store.transaction(async (tx) => {
+      await tx.deleteLoginAttempt(attempt);
+      for (const key of reset) await tx.deleteLoginAttempts(key, source);
+    });
   }
 }
 
@@ -86,12 +114,8 @@ export class Authenticator {
     this.throttle = new LoginThrottle(ctx.store, settings);
   }
 
-  private async guard(key: string): Promise<void> {
-    const wait = await this.throttle.retryAfter(key);
-    if (wait > 0) throw new Failure('throttled', 'too many requests', { retryAfter: wait });
-  }
-
-  private async issue(repo: Repository, account: AccountRow, ownerId: string | null, method: string): Promise<Session> {
+  /** A token, and the login in the audit trail (api.md §2: who, from where; never a secret). */
+  private async issue(repo: Repository, account: AccountRow, ownerId: string | null, method: string, source: string): Promise<Session> {
     const expires = new Date(Date.now() + this.settings.tokenTtlSeconds * 1000);
     const header = base64url(JSON.stringify({ alg: 'none', typ: 'JWT' }));
     const payload = base64url(JSON.stringify({ account_id: account.id, owner_id: ownerId, method, exp: Math.floor(expires.getTime() / 1000) }));
@@ -101,6 +125,7 @@ export class Authenticator {
     await repo.deleteExpiredTokens(row.created);
     await repo.insertToken(row);
     const session = { token, expiresAt: row.expiresAt, method, actor: await this.actorOf(row, account) };
+    await recordAudit(repo, session.actor, { accountId: account.id, action: 'login', resource: ownerId === null ? 'api_auth' : 'user_auth', resourceId: ownerId ?? account.id, after: { method, source } });
     return session;
   }
 
@@ -121,43 +146,67 @@ export class Authenticator {
   async userAuth(body: unknown, source: string): Promise<Session> {
     const valid = check(UserAuthSchema, body);
     const realm = valid.account_realm ?? valid.realm;
-    const key = `user:${realm !== undefined ? `realm:${realm.toLowerCase()}` : `name:${nameKeyOf(valid.account_name ?? '')}`}|${source}`;
-    await this.guard(key);
     const repo = this.ctx.store.read;
     const accounts = realm !== undefined ? [await repo.getAccountByRealm(realm.toLowerCase())].filter((a) => a !== undefined) : valid.account_name !== undefined ? await repo.findAccountsByNameKey(nameKeyOf(valid.account_name)) : [];
-    const matches: { account: AccountRow; userId: string }[] = [];
-    for (const account of accounts) {
-      for (const user of await repo.listUsers(account.id)) {
-        if (await verifyCredentials(valid.credentials, user.passwordHash)) matches.push({ account, userId: user.id });
-      }
+    // Counted against every account the attempt could open, however it names them.
+    const asked = realm !== undefined ? `realm:${realm.toLowerCase()}` : `name:${nameKeyOf(valid.account_name ?? '')}`;
+    const keys = accounts.length > 0 ? accounts.map((a) => `account:${a.id}`) : [`user:${asked}`];
+    const attempt = await this.throttle.reserve({ accounts: keys, perSource: [], source });
+    const match = await this.findUser(valid.credentials, accounts);
+    if (match === undefined) throw unauthorized();
+    await this.throttle.succeed(attempt, keys, source);
+    return this.ctx.store.transaction((tx) => this.issue(tx, match.account, match.user.id, 'cb_user_auth', source));
+  }
+
+  /**
+   * The user whose credentials these are, for one scrypt whatever the number of candidates (issue
+   * 20). Each user's hash has its own salt and cost, so checking every candidate would cost one
+   * scrypt each, and one shared salt would let a stolen database be attacked for all users at
+   * once. Instead each user also stores a login tag, an HMAC of the credentials under the secret
+   * key (which is not in the database): the tag picks the candidate, scrypt then proves it. Two
+   * candidates with one tag have the same credentials in two accounts of that name: ambiguous
+   * (api.md §2), refused. Every outcome spends exactly one scrypt, so the time tells nothing.
+   * Users hashed before the tags existed have none: they are checked one by one (a scrypt each)
+   * when no tag matched, and get their tag at their first login.
+   */
+  private async findUser(credentials: string, accounts: AccountRow[]): Promise<{ account: AccountRow; user: UserRow } | undefined> {
+    const byId = new Map(accounts.map((a) => [a.id, a]));
+    const repo = this.ctx.store.read;
+    const tag = this.ctx.secrets.loginTag(credentials);
+    const tagged = (await repo.listUsersByLoginTag(tag)).filter((u) => byId.has(u.accountId));
+    if (tagged.length === 1) {
+      const user = tagged[0]!;
+      return (await verifyCredentials(credentials, user.passwordHash)) ? { account: byId.get(user.accountId)!, user } : undefined;
     }
-    if (accounts.length === 0) await verifyCredentials(valid.credentials, DUMMY_HASH);
-    if (matches.length !== 1) {
-      await this.throttle.fail(key);
-      throw unauthorized();
+    // Read when the tag was ambiguous too, so the time does not tell an ambiguous match from none.
+    const untagged = (await Promise.all(accounts.map((a) => repo.listUsers(a.id)))).flat().filter((u) => u.loginTag === null);
+    if (tagged.length > 1 || untagged.length === 0) {
+      await verifyCredentials(credentials, DUMMY_HASH);
+      return undefined;
     }
-    await this.throttle.succeed(key);
-    const { account, userId } = matches[0]!;
-    return this.ctx.store.transaction((tx) => this.issue(tx, account, userId, 'cb_user_auth'));
+    const matches: UserRow[] = [];
+    for (const user of untagged) if (await verifyCredentials(credentials, user.passwordHash)) matches.push(user);
+    if (matches.length !== 1) return undefined;
+    const user = matches[0]!;
+    await this.ctx.store.transaction((tx) => tx.setLoginTag(user.id, tag));
+    return { account: byId.get(user.accountId)!, user };
   }
 
   /** `PUT /v2/api_auth`: a token acting as an admin of the key's account. */
   async apiAuth(body: unknown, source: string): Promise<Session> {
     const valid = check(ApiAuthSchema, body);
     const account = await this.accountOfApiKey(valid.api_key, source);
-    return this.ctx.store.transaction((tx) => this.issue(tx, account, null, 'cb_api_auth'));
+    return this.ctx.store.transaction((tx) => this.issue(tx, account, null, 'cb_api_auth', source));
   }
 
   /** The account an API key names, throttled as `api_auth` is, without issuing a token. */
   async accountOfApiKey(apiKey: string, source: string): Promise<AccountRow> {
-    const key = `api:${hashToken(apiKey)}|${source}`;
-    await this.guard(key);
-    const account = await this.ctx.store.read.getAccountByApiKey(apiKey);
-    if (!account) {
-      await this.throttle.fail(key);
-      throw unauthorized();
-    }
-    await this.throttle.succeed(key);
+    // Keys are guessed one per attempt, so the limit is per source, whatever the key.
+    const attempt = await this.throttle.reserve({ accounts: [], perSource: ['api_auth'], source });
+    const account = await this.ctx.store.read.getAccountByApiKeyHash(apiKeyHashOf(apiKey));
+    if (!account) throw unauthorized();
+    // The source's earlier failures stay counted: a tenant's own key must not buy more guesses.
+    await this.throttle.succeed(attempt, [], source);
     return account;
   }
 
@@ -196,8 +245,12 @@ export class Authenticator {
     return session;
   }
 
-  async revoke(token: string): Promise<void> {
+  /** `DELETE /v2/token_auth`: the token stops working (on other nodes within the cache's second). */
+  async revoke(token: string, actor: Actor): Promise<void> {
     this.cache.delete(token);
-    await this.ctx.store.transaction((tx) => tx.deleteToken(hashToken(token)));
+    await this.ctx.store.transaction(async (tx) => {
+      await tx.deleteToken(hashToken(token));
+      await recordAudit(tx, actor, { accountId: actor.accountId, action: 'logout', resource: 'token_auth', resourceId: actor.userId ?? actor.accountId });
+    });
   }
 }

@@ -4,6 +4,7 @@
 import type { Repository, Store } from '../store/port.ts';
 import type { Decisions } from './decisions.ts';
 import type { Limits } from './schemas.ts';
+import type { Secrets } from './secrets.ts';
 
 export interface ServiceContext {
   store: Store;
@@ -15,6 +16,8 @@ export interface ServiceContext {
   localZone?: string;
   /** api.md §9: the Kamailio address group the trunk entries are exported in (default 1). */
   kamailioGroup?: number;
+  /** The deployment's secret key at work: sealed API keys, login tags. */
+  secrets: Secrets;
 }
 
 export async function commit<T>(ctx: ServiceContext, fn: (tx: Repository) => Promise<T>): Promise<T> {

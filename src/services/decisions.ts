@@ -6,6 +6,7 @@
 // back every few milliseconds (issue 23).
 
 import type { AccessList, Verdict } from '../core/acl.ts';
+import { compileUserAgent } from '../core/acl.ts';
 import type { AccountDecision, IndexAccount, IndexSnapshot, IndexTrunkEntry, RealmDecision, TrunkMatch } from '../core/index.ts';
 import { DecisionIndex } from '../core/index.ts';
 import type { AccountRow, ChangeRow, DeviceRow, IpAclRow, Store } from '../store/port.ts';
@@ -18,9 +19,25 @@ import { TrunkBuilder } from './trunk-builder.ts';
 /** Changes read from the feed at a time: a bulk load's thousands are applied a page at a time. */
 const CHANGES_PAGE = 1000;
 
+/** A stored user-agent pattern that does not compile: its list denies every request. */
+export interface InvalidUserAgent {
+  accountId: string;
+  deviceId?: string;
+  pattern: string;
+  message: string;
+}
+
 export interface DecisionsOptions {
   /** What an unknown realm gets (api.md §7: reject by default). */
   unknownRealm: Verdict;
+  /** Told once per list and pattern (issue 20: the list fails closed, and someone must know). */
+  onInvalidUserAgent?: (problem: InvalidUserAgent) => void;
+}
+
+/** Another in-memory view fed by the same change feed, loaded and advanced with the index. */
+export interface ChangeFollower {
+  load(): Promise<void>;
+  apply(changes: readonly ChangeRow[]): Promise<void>;
 }
 
 export interface IndexStats {
@@ -79,6 +96,15 @@ export class Decisions implements DecisionReader {
   private readonly builder = new TrunkBuilder();
   /** True while an overlay fold is being built. */
   private folding = false;
+  /** The invalid patterns already reported, by owner and pattern. */
+  private readonly reportedUserAgents = new Set<string>();
+  private readonly reportInvalidUserAgent = (accountId: string, deviceId: string | undefined, pattern: string) => {
+    const key = `${accountId}/${deviceId ?? ''}\u0000${pattern}`;
+    const compiled = compileUserAgent(pattern);
+    if (this.options.onInvalidUserAgent === undefined || this.reportedUserAgents.has(key) || compiled.ok) return;
+    this.reportedUserAgents.add(key);
+    this.options.onInvalidUserAgent({ accountId, ...(deviceId === undefined ? {} : { deviceId }), pattern, message: compiled.message });
+  };
   /**
    * Awaited after each catch-up that applied changes, with the last change id: other copies of
    * the index (the SIP workers') apply it too before the write that caused it is answered.
@@ -88,19 +114,26 @@ export class Decisions implements DecisionReader {
   onDecision: ((kind: 'access_list' | 'realm' | 'trunk', result: string, ms: number) => void) | null = null;
   /** Called after the active trunk entries were re-read (api.md §9: the SBC feeds follow them). */
   onTrunksChanged: (() => void) | null = null;
+  private readonly followers: ChangeFollower[] = [];
 
   constructor(
     private readonly store: Store,
     private readonly options: DecisionsOptions,
   ) {}
 
+  /** `follower` is loaded with the index and then given every batch of changes, in feed order. */
+  follow(follower: ChangeFollower): void {
+    this.followers.push(follower);
+  }
+
   /** Builds the whole index from the store and swaps it in. */
   async load(): Promise<void> {
     const started = performance.now();
     const repo = this.store.read;
     const lastChangeId = await repo.lastChangeId();
+    for (const follower of this.followers) await follower.load();
     const [accounts, devices, entries] = await Promise.all([repo.listAccounts(), repo.listAllDevices(), repo.listActiveIpAcls()]);
-    this.index = DecisionIndex.build(snapshotOf(accounts, devices, entries));
+    this.index = DecisionIndex.build(snapshotOf(accounts, devices, entries), this.reportInvalidUserAgent);
     this.paths = new Map(accounts.map((a) => [a.id, a.path]));
     this.lists = new Map(accounts.map((a) => [a.id, a.accessList]));
     this.lastChangeId = lastChangeId;
@@ -173,6 +206,7 @@ export class Decisions implements DecisionReader {
     if (allTrunks) this.index.replaceTrunks(await this.builder.build(trunkEntries(await repo.listActiveIpAcls())));
     else await this.applyBlocks(blocks, pacer);
     if (allTrunks || blocks.size > 0) this.onTrunksChanged?.();
+    for (const follower of this.followers) await follower.apply(changes);
     this.lastChangeId = changes[changes.length - 1]!.id;
     this.lastRebuildMs = performance.now() - started;
     this.foldOverlayIfLarge();

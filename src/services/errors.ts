@@ -28,7 +28,24 @@ export class Failure extends Error {
 export const notFound = (id: string) => new Failure('not_found', 'bad identifier', { cause: id });
 export const forbidden = () => new Failure('forbidden', 'forbidden');
 export const conflict = (message: string, cause?: string) => new Failure('conflict', message, cause === undefined ? {} : { cause });
-export const invalid = (fields: FieldErrors) => new Failure('validation', 'validation error', { fields });
+
+/** Fields whose value is a secret, wherever they sit (`password`, a device's `sip.password`, …). */
+const SECRET_FIELDS = new Set(['password', 'credentials', 'api_key']);
+const isSecret = (field: string) => SECRET_FIELDS.has(field.slice(field.lastIndexOf('.') + 1));
+
+/**
+ * A 400 names a secret field and what is wrong with it, never its value (issue 20): every
+ * validation failure is made here, so no caller can forget.
+ */
+function withoutSecretValues(fields: FieldErrors): FieldErrors {
+  const shown: FieldErrors = {};
+  for (const [field, rules] of Object.entries(fields)) {
+    shown[field] = isSecret(field) ? Object.fromEntries(Object.entries(rules).map(([rule, { value: _secret, ...rest }]) => [rule, rest])) : rules;
+  }
+  return shown;
+}
+
+export const invalid = (fields: FieldErrors) => new Failure('validation', 'validation error', { fields: withoutSecretValues(fields) });
 
 /** Collects every failing field before giving up, so a client sees all its mistakes at once. */
 export class FieldErrorList {

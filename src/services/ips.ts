@@ -32,6 +32,14 @@ export function sortByAddress(rows: IpRow[]): IpRow[] {
   return keyed.map((k) => k.row);
 }
 
+/**
+ * Every pool write is in the change feed, so each node's view of who holds which IP (the SIP
+ * edge's egress, api.md §7.1) follows it as the decision index does (§6).
+ */
+function poolChanged(tx: Repository, at: string): Promise<void> {
+  return tx.recordChange('ips', null, at);
+}
+
 export function presentBrief(r: IpRow): Json {
   return { ip: r.ip, zone: r.zone };
 }
@@ -53,6 +61,16 @@ function canonicalOrFail(text: string, field: string, errors?: FieldErrorList): 
   return ip;
 }
 
+/**
+ * The pool is the system's, so its changes (issue 20) are recorded under the superduper master
+ * account, where its admins read them (under the actor's own id before any account exists).
+ */
+async function auditPool(tx: Repository, actor: Actor, action: 'create' | 'update' | 'delete', before: IpRow | null, after: IpRow | null): Promise<void> {
+  const accountId = (await tx.getMasterAccount())?.id ?? actor.accountId;
+  const ip = (after ?? before)!.ip;
+  await recordAudit(tx, actor, { accountId, action, resource: 'ips', resourceId: ip, before: before && presentIp(before), after: after && presentIp(after) });
+}
+
 export async function addPoolIp(ctx: ServiceContext, actor: Actor, body: Json): Promise<IpRow> {
   requireSuperduper(actor);
   const valid = check(PoolIpSchema, trimmed(body));
@@ -67,6 +85,8 @@ export async function addPoolIp(ctx: ServiceContext, actor: Actor, body: Json): 
       if (error instanceof UniqueViolationError) throw conflict('conflicting documents', ip);
       throw error;
     }
+    await auditPool(tx, actor, 'create', null, row);
+    await poolChanged(tx, at);
     return row;
   });
 }
@@ -99,8 +119,10 @@ export async function importPoolIps(ctx: ServiceContext, actor: Actor, rows: { l
       if (await tx.getIp(r.ip)) throw new Failure('conflict', `line ${rows[i]!.line}: ${r.ip} is already in the pool`, { cause: r.ip });
       const row: IpRow = { ip: r.ip, zone: r.zone, host: r.host, assignedTo: null, revision: nextRevision(), created: at, modified: at };
       await tx.insertIp(row);
+      await auditPool(tx, actor, 'create', null, row);
       added.push(row);
     }
+    await poolChanged(tx, at);
     return added;
   });
 }
@@ -130,6 +152,8 @@ export async function updatePoolIp(ctx: ServiceContext, actor: Actor, text: stri
     const before = (await tx.getIp(current.ip)) ?? current;
     const after: IpRow = { ...before, zone: valid.zone ?? before.zone, host: valid.host ?? before.host, revision: nextRevision(before.revision), modified: now() };
     await tx.updateIp(after);
+    await auditPool(tx, actor, 'update', before, after);
+    await poolChanged(tx, after.modified);
     return after;
   });
 }
@@ -141,6 +165,8 @@ export async function deletePoolIp(ctx: ServiceContext, actor: Actor, text: stri
     if (!row) throw notFound(text);
     if (row.assignedTo !== null) throw invalid({ ip: { forbidden: { message: 'ip is assigned to an account: release it first', value: row.ip } } });
     await tx.deleteIp(row.ip);
+    await auditPool(tx, actor, 'delete', row, null);
+    await poolChanged(tx, now());
     return row;
   });
 }
@@ -154,10 +180,14 @@ export async function listAvailable(ctx: ServiceContext, actor: Actor, accountId
 
 export async function listAssigned(ctx: ServiceContext, actor: Actor, accountId: string): Promise<IpRow[]> {
   await findAccount(ctx, actor, accountId, 'read');
-  const rows = sortByAddress(await ctx.store.read.listIps({ assignedTo: accountId }));
-  const local = ctx.localZone;
-  if (local === undefined) return rows;
-  return [...rows.filter((r) => r.zone === local), ...rows.filter((r) => r.zone !== local)];
+  return assignedOrder(await ctx.store.read.listIps({ assignedTo: accountId }), ctx.localZone);
+}
+
+/** An account's IPs as `/ips/assigned` lists them: by address, this node's zone first. */
+export function assignedOrder(rows: IpRow[], localZone: string | undefined): IpRow[] {
+  const sorted = sortByAddress(rows);
+  if (localZone === undefined) return sorted;
+  return [...sorted.filter((r) => r.zone === localZone), ...sorted.filter((r) => r.zone !== localZone)];
 }
 
 /** An account sees an IP only if it is available or assigned to it or a descendant (api.md §3). */
@@ -206,6 +236,7 @@ export async function assignIps(ctx: ServiceContext, actor: Actor, accountId: st
     }
     // All or nothing: throwing rolls the whole transaction back.
     errors.throwIfAny();
+    await poolChanged(tx, at);
     for (const row of assigned) await recordAudit(tx, actor, { accountId, action: 'update', resource: 'ips', resourceId: row.ip, after: presentIp(row) });
     return assigned;
   });
@@ -220,6 +251,7 @@ export async function assignIp(ctx: ServiceContext, actor: Actor, accountId: str
     const row = await assignOne(tx, accountId, ip, 'ip', errors, now());
     if (errors.fields.ip?.not_found) throw notFound(text);
     errors.throwIfAny();
+    await poolChanged(tx, row!.modified);
     await recordAudit(tx, actor, { accountId, action: 'update', resource: 'ips', resourceId: ip, after: presentIp(row!) });
     return row!;
   });
@@ -249,6 +281,7 @@ export async function releaseIps(ctx: ServiceContext, actor: Actor, accountId: s
       released.push({ ...row, assignedTo: null, revision, modified: at });
     }
     errors.throwIfAny();
+    await poolChanged(tx, at);
     for (const row of released) await recordAudit(tx, actor, { accountId, action: 'update', resource: 'ips', resourceId: row.ip, after: presentIp(row) });
     return released;
   });

@@ -58,7 +58,7 @@ export type UserBody = Static<typeof UserSchema>;
 export const DeviceSchema = (maxCidrs: number) =>
   Type.Object({
     name: Name,
-    sip: Type.Object({ username: Type.String({ minLength: 1, maxLength: 128, pattern: '^[^\\s@:;]+$' }) }),
+    sip: Type.Object({ username: Type.String({ minLength: 1, maxLength: 128, pattern: '^[^\\s@:;]+$' }), password: Type.Optional(Type.String({ maxLength: 256 })) }),
     enabled: Type.Optional(Type.Boolean()),
     access_lists: Type.Optional(AccessListSchema(maxCidrs)),
   });

@@ -22,7 +22,13 @@ export function presentUser(u: UserRow): Json {
 const usernameTaken = (username: string) => invalid({ username: { unique: { message: 'Username is already in use', value: username } } });
 const passwordRequired = () => invalid({ password: { required: { message: 'Field is required but missing' } } });
 
-export async function createUserInTx(tx: Repository, actor: Actor, account: AccountRow, body: UserBody, extra: Json = {}): Promise<UserRow> {
+/** What is stored of a password: its slow hash, and the tag that finds it at login (auth.ts). */
+async function storedSecret(ctx: ServiceContext, username: string, password: string): Promise<Pick<UserRow, 'passwordHash' | 'loginTag'>> {
+  const credentials = credentialsOf(username, password);
+  return { passwordHash: await hashCredentials(credentials), loginTag: ctx.secrets.loginTag(credentials) };
+}
+
+export async function createUserInTx(ctx: ServiceContext, tx: Repository, actor: Actor, account: AccountRow, body: UserBody, extra: Json = {}): Promise<UserRow> {
   if (body.password === undefined) throw passwordRequired();
   const username = body.username.toLowerCase();
   if (await tx.getUserByUsername(account.id, username)) throw usernameTaken(username);
@@ -31,7 +37,7 @@ export async function createUserInTx(tx: Repository, actor: Actor, account: Acco
     id: newId(),
     accountId: account.id,
     username,
-    passwordHash: await hashCredentials(credentialsOf(username, body.password)),
+    ...(await storedSecret(ctx, username, body.password)),
     privLevel: body.priv_level ?? 'user',
     extra,
     revision: nextRevision(),
@@ -51,7 +57,7 @@ export async function createUserInTx(tx: Repository, actor: Actor, account: Acco
 export async function createUser(ctx: ServiceContext, actor: Actor, accountId: string, body: Json): Promise<UserRow> {
   const account = await findAccount(ctx, actor, accountId, 'write');
   const valid = check(UserSchema, body);
-  return commit(ctx, (tx) => createUserInTx(tx, actor, account, valid, extraFields(body, KNOWN)));
+  return commit(ctx, (tx) => createUserInTx(ctx, tx, actor, account, valid, extraFields(body, KNOWN)));
 }
 
 export async function listUsers(ctx: ServiceContext, actor: Actor, accountId: string): Promise<UserRow[]> {
@@ -74,7 +80,7 @@ export async function updateUser(ctx: ServiceContext, actor: Actor, accountId: s
   // The hash is of "username:password": a new username needs the password again.
   const username = valid.username.toLowerCase();
   if (username !== current.username && valid.password === undefined) throw passwordRequired();
-  const passwordHash = valid.password === undefined ? current.passwordHash : await hashCredentials(credentialsOf(username, valid.password));
+  const secret = valid.password === undefined ? undefined : await storedSecret(ctx, username, valid.password);
   return commit(ctx, async (tx) => {
     const before = await tx.getUser(userId);
     if (!before || before.accountId !== accountId) throw notFound(userId);
@@ -84,7 +90,7 @@ export async function updateUser(ctx: ServiceContext, actor: Actor, accountId: s
     const after: UserRow = {
       ...before,
       username,
-      passwordHash,
+      ...(secret ?? { passwordHash: before.passwordHash, loginTag: before.loginTag }),
       privLevel: valid.priv_level ?? before.privLevel,
       extra: options.merge ? { ...before.extra, ...extra } : extra,
       revision: nextRevision(before.revision),

@@ -14,7 +14,10 @@ export interface AccountRow {
   parentId: string | null;
   path: string;
   superduper: boolean;
-  apiKey: string;
+  /** SHA-256 (hex) of the API key: what api_auth looks up. */
+  apiKeyHash: string;
+  /** The API key sealed under the deployment's secret key (services/secrets.ts); null only before start-up sealed it. */
+  apiKeySealed: string | null;
   accessList: AccessList | null;
   extra: Json;
   revision: string;
@@ -27,6 +30,8 @@ export interface UserRow {
   accountId: string;
   username: string;
   passwordHash: string;
+  /** HMAC of the user's credentials under the secret key, to find the user at login; null for hashes stored before it existed. */
+  loginTag: string | null;
   privLevel: 'admin' | 'user';
   extra: Json;
   revision: string;
@@ -103,7 +108,8 @@ export interface AuditRow {
   timestamp: string;
   accountId: string;
   actor: Json;
-  action: 'create' | 'update' | 'delete';
+  /** Data changes are create/update/delete; `read` (an API key), `login` and `logout` record access. */
+  action: 'create' | 'update' | 'delete' | 'read' | 'login' | 'logout';
   resource: string;
   resourceId: string;
   before: Json | null;
@@ -113,9 +119,10 @@ export interface AuditRow {
 /**
  * What changed, for the decision index: an account's data; one block of trunk IP ACL entries
  * (`trunk_block`, its subject the block, e.g. `4:cb007100/24`: the family, the network address
- * as fixed-width hex, the prefix); or the whole trunk ACL set (`trunks`, a full reload).
+ * as fixed-width hex, the prefix); the whole trunk ACL set (`trunks`, a full reload); `ips`: the
+ * dedicated-IP pool (an IP added, moved, assigned or released).
  */
-export type ChangeKind = 'account' | 'account_deleted' | 'trunk_block' | 'trunks';
+export type ChangeKind = 'account' | 'account_deleted' | 'trunk_block' | 'trunks' | 'ips';
 
 export interface ChangeRow {
   id: number;
@@ -137,7 +144,9 @@ export interface Repository {
   // accounts
   getAccount(id: string): Promise<AccountRow | undefined>;
   getAccountByRealm(realm: string): Promise<AccountRow | undefined>;
-  getAccountByApiKey(apiKey: string): Promise<AccountRow | undefined>;
+  getAccountByApiKeyHash(hash: string): Promise<AccountRow | undefined>;
+  /** The superduper master: the first account created, at the top of the hierarchy. */
+  getMasterAccount(): Promise<AccountRow | undefined>;
   findAccountsByNameKey(nameKey: string): Promise<AccountRow[]>;
   listAccounts(): Promise<AccountRow[]>;
   listChildren(id: string): Promise<AccountRow[]>;
@@ -146,11 +155,14 @@ export interface Repository {
   insertAccount(row: AccountRow): Promise<void>;
   updateAccount(row: AccountRow): Promise<void>;
   deleteAccount(id: string): Promise<void>;
+  setApiKey(id: string, hash: string, sealed: string): Promise<void>;
 
   // users
   getUser(id: string): Promise<UserRow | undefined>;
   getUserByUsername(accountId: string, username: string): Promise<UserRow | undefined>;
   listUsers(accountId: string): Promise<UserRow[]>;
+  listUsersByLoginTag(tag: string): Promise<UserRow[]>;
+  setLoginTag(userId: string, tag: string): Promise<void>;
   insertUser(row: UserRow): Promise<void>;
   updateUser(row: UserRow): Promise<void>;
   deleteUser(id: string): Promise<void>;
@@ -159,6 +171,8 @@ export interface Repository {
   getToken(hash: string): Promise<TokenRow | undefined>;
   insertToken(row: TokenRow): Promise<void>;
   deleteToken(hash: string): Promise<void>;
+  /** Every token an account's API key opened (a rotated key's sessions end with it). */
+  deleteApiKeyTokens(accountId: string): Promise<void>;
   deleteExpiredTokens(now: string): Promise<void>;
 
   // devices
@@ -211,13 +225,20 @@ export interface Repository {
   insertAudits(rows: readonly Omit<AuditRow, 'seq'>[]): Promise<void>;
   listAudit(accountId: string, options: { resource?: string; limit: number; beforeSeq?: number }): Promise<AuditRow[]>;
 
-  // failed logins (brute-force throttle)
-  /** Times of the key's failures at or after `since`, oldest first. */
-  listLoginFailures(key: string, since: string): Promise<string[]>;
-  insertLoginFailure(key: string, at: string): Promise<void>;
-  deleteLoginFailures(key: string): Promise<void>;
-  /** Forgets every failure before `before` (they no longer count). */
-  pruneLoginFailures(before: string): Promise<void>;
+  // login attempts (brute-force throttle)
+  /** Times of the key's attempts at or after `since` (from `source` only, when given), oldest first. */
+  listLoginAttempts(key: string, since: string, source?: string): Promise<string[]>;
+  insertLoginAttempt(attempt: string, key: string, source: string, at: string): Promise<void>;
+  /** Forgets one attempt (it succeeded: not a failure). */
+  deleteLoginAttempt(attempt: string): Promise<void>;
+  /** Forgets the key's attempts from `source` (a success resets the pair's count). */
+  deleteLoginAttempts(key: string, source: string): Promise<void>;
+  /** Forgets every attempt before `before` (they no longer count). */
+  pruneLoginAttempts(before: string): Promise<void>;
+
+  // facts about the deployment
+  getDeploymentValue(name: string): Promise<string | undefined>;
+  insertDeploymentValue(name: string, value: string): Promise<void>;
 
   // change feed
   recordChange(kind: ChangeKind, accountId: string | null, at: string, subject?: string): Promise<void>;
@@ -244,6 +265,11 @@ export interface Store {
    * whenever the notification channel is lost or regained. The listener replays the change feed.
    */
   onChange?(listener: () => void): void;
+  /**
+   * Optional (SQLite): leaves nothing overwritten or deleted readable in the database's files, as
+   * after secrets stored in the clear have been sealed.
+   */
+  purge?(): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -49,7 +49,8 @@ function toAccount(r: Raw): AccountRow {
     parentId: nullable(r.parent_id),
     path: str(r.path),
     superduper: bool(r.superduper),
-    apiKey: str(r.api_key),
+    apiKeyHash: str(r.api_key_hash),
+    apiKeySealed: nullable(r.api_key_sealed),
     accessList: jsonOrNull(r.access_list),
     extra: json(r.extra),
     revision: str(r.revision),
@@ -64,6 +65,7 @@ function toUser(r: Raw): UserRow {
     accountId: str(r.account_id),
     username: str(r.username),
     passwordHash: str(r.password_hash),
+    loginTag: nullable(r.login_tag),
     privLevel: r.priv_level === 'admin' ? 'admin' : 'user',
     extra: json(r.extra),
     revision: str(r.revision),
@@ -236,8 +238,11 @@ export class SqlRepository implements Repository {
   getAccountByRealm(realm: string) {
     return this.one('SELECT * FROM accounts WHERE realm = ?', [realm], toAccount);
   }
-  getAccountByApiKey(apiKey: string) {
-    return this.one('SELECT * FROM accounts WHERE api_key = ?', [apiKey], toAccount);
+  getAccountByApiKeyHash(hash: string) {
+    return this.one('SELECT * FROM accounts WHERE api_key_hash = ?', [hash], toAccount);
+  }
+  getMasterAccount() {
+    return this.one('SELECT * FROM accounts WHERE parent_id IS NULL AND superduper = 1 ORDER BY created, id LIMIT 1', [], toAccount);
   }
   findAccountsByNameKey(nameKey: string) {
     return this.many('SELECT * FROM accounts WHERE name_key = ? ORDER BY id', [nameKey], toAccount);
@@ -256,9 +261,9 @@ export class SqlRepository implements Repository {
   }
   async insertAccount(a: AccountRow) {
     await this.db.run(
-      `INSERT INTO accounts (id, name, name_key, realm, parent_id, path, superduper, api_key, access_list, extra, revision, created, modified)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      [a.id, a.name, a.nameKey, a.realm, a.parentId, a.path, int(a.superduper), a.apiKey, jsonText(a.accessList), JSON.stringify(a.extra), a.revision, a.created, a.modified],
+      `INSERT INTO accounts (id, name, name_key, realm, parent_id, path, superduper, api_key_hash, api_key_sealed, access_list, extra, revision, created, modified)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      [a.id, a.name, a.nameKey, a.realm, a.parentId, a.path, int(a.superduper), a.apiKeyHash, a.apiKeySealed, jsonText(a.accessList), JSON.stringify(a.extra), a.revision, a.created, a.modified],
     );
   }
   async updateAccount(a: AccountRow) {
@@ -269,6 +274,9 @@ export class SqlRepository implements Repository {
   }
   async deleteAccount(id: string) {
     await this.db.run('DELETE FROM accounts WHERE id = ?', [id]);
+  }
+  async setApiKey(id: string, hash: string, sealed: string) {
+    await this.db.run('UPDATE accounts SET api_key_hash = ?, api_key_sealed = ? WHERE id = ?', [hash, sealed, id]);
   }
 
   // users
@@ -281,16 +289,22 @@ export class SqlRepository implements Repository {
   listUsers(accountId: string) {
     return this.many('SELECT * FROM users WHERE account_id = ? ORDER BY id', [accountId], toUser);
   }
+  listUsersByLoginTag(tag: string) {
+    return this.many('SELECT * FROM users WHERE login_tag = ? ORDER BY id', [tag], toUser);
+  }
+  async setLoginTag(userId: string, tag: string) {
+    await this.db.run('UPDATE users SET login_tag = ? WHERE id = ?', [tag, userId]);
+  }
   async insertUser(u: UserRow) {
     await this.db.run(
-      `INSERT INTO users (id, account_id, username, password_hash, priv_level, extra, revision, created, modified) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      [u.id, u.accountId, u.username, u.passwordHash, u.privLevel, JSON.stringify(u.extra), u.revision, u.created, u.modified],
+      `INSERT INTO users (id, account_id, username, password_hash, login_tag, priv_level, extra, revision, created, modified) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      [u.id, u.accountId, u.username, u.passwordHash, u.loginTag, u.privLevel, JSON.stringify(u.extra), u.revision, u.created, u.modified],
     );
   }
   async updateUser(u: UserRow) {
     await this.db.run(
-      `UPDATE users SET username = ?, password_hash = ?, priv_level = ?, extra = ?, revision = ?, modified = ? WHERE id = ?`,
-      [u.username, u.passwordHash, u.privLevel, JSON.stringify(u.extra), u.revision, u.modified, u.id],
+      `UPDATE users SET username = ?, password_hash = ?, login_tag = ?, priv_level = ?, extra = ?, revision = ?, modified = ? WHERE id = ?`,
+      [u.username, u.passwordHash, u.loginTag, u.privLevel, JSON.stringify(u.extra), u.revision, u.modified, u.id],
     );
   }
   async deleteUser(id: string) {
@@ -313,6 +327,9 @@ export class SqlRepository implements Repository {
   }
   async deleteToken(hash: string) {
     await this.db.run('DELETE FROM tokens WHERE hash = ?', [hash]);
+  }
+  async deleteApiKeyTokens(accountId: string) {
+    await this.db.run('DELETE FROM tokens WHERE account_id = ? AND owner_id IS NULL', [accountId]);
   }
   async deleteExpiredTokens(now: string) {
     await this.db.run('DELETE FROM tokens WHERE expires_at < ?', [now]);
@@ -536,18 +553,34 @@ export class SqlRepository implements Repository {
     return this.many(sql, params, toAudit);
   }
 
-  // failed logins
-  async listLoginFailures(key: string, since: string) {
-    return (await this.db.all('SELECT at FROM login_failures WHERE key = ? AND at >= ? ORDER BY at', [key, since])).map((r) => str(r.at));
+  // login attempts
+  async listLoginAttempts(key: string, since: string, source?: string) {
+    const rows =
+      source === undefined
+        ? await this.db.all('SELECT at FROM login_attempts WHERE key = ? AND at >= ? ORDER BY at', [key, since])
+        : await this.db.all('SELECT at FROM login_attempts WHERE key = ? AND at >= ? AND source = ? ORDER BY at', [key, since, source]);
+    return rows.map((r) => str(r.at));
   }
-  async insertLoginFailure(key: string, at: string) {
-    await this.db.run('INSERT INTO login_failures (key, at) VALUES (?, ?)', [key, at]);
+  async insertLoginAttempt(attempt: string, key: string, source: string, at: string) {
+    await this.db.run('INSERT INTO login_attempts (attempt, key, source, at) VALUES (?, ?, ?, ?)', [attempt, key, source, at]);
   }
-  async deleteLoginFailures(key: string) {
-    await this.db.run('DELETE FROM login_failures WHERE key = ?', [key]);
+  async deleteLoginAttempt(attempt: string) {
+    await this.db.run('DELETE FROM login_attempts WHERE attempt = ?', [attempt]);
   }
-  async pruneLoginFailures(before: string) {
-    await this.db.run('DELETE FROM login_failures WHERE at < ?', [before]);
+  async deleteLoginAttempts(key: string, source: string) {
+    await this.db.run('DELETE FROM login_attempts WHERE key = ? AND source = ?', [key, source]);
+  }
+  async pruneLoginAttempts(before: string) {
+    await this.db.run('DELETE FROM login_attempts WHERE at < ?', [before]);
+  }
+
+  // facts about the deployment
+  async getDeploymentValue(name: string) {
+    const rows = await this.db.all('SELECT value FROM deployment WHERE name = ?', [name]);
+    return rows.length > 0 ? str(rows[0]!.value) : undefined;
+  }
+  async insertDeploymentValue(name: string, value: string) {
+    await this.db.run('INSERT INTO deployment (name, value) VALUES (?, ?)', [name, value]);
   }
 
   // change feed

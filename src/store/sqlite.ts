@@ -138,6 +138,13 @@ export function openSqliteStore(file: string): Store {
         return result;
       });
     },
+    async purge() {
+      // VACUUM rewrites every page (free space and stale cells left by page splits included),
+      // then the WAL's frames are copied over the old file and the WAL emptied.
+      await queue;
+      writer.exec('VACUUM');
+      writer.pragma('wal_checkpoint(TRUNCATE)');
+    },
     async ping() {
       reader.prepare('SELECT 1').get();
     },

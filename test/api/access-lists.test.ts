@@ -217,13 +217,39 @@ describe('validation', () => {
     }
     await setList(t, { order: 'deny,allow', cidrs: [], user_agent: '(a+)+$' });
     const started = performance.now();
-    const verdict = await check(t, { ip: '192.0.2.1', user_agent: `${'a'.repeat(100_000)}!` });
+    // (The User-Agent is cut to 1 KiB before matching: the '!' must come within it.)
+    const verdict = await check(t, { ip: '192.0.2.1', user_agent: `${'a'.repeat(1000)}!` });
     const elapsed = performance.now() - started;
     assert.equal(verdict.decision, 'deny');
     assert.equal(verdict.account.reason, 'user_agent_mismatch');
     assert.ok(elapsed < 2000, `took ${elapsed} ms`);
     const matching = await check(t, { ip: '192.0.2.1', user_agent: 'a'.repeat(100_000) });
     assert.equal(matching.decision, 'allow');
+  });
+
+  test('user_agent: a pattern whose compiled program is too large is refused, naming user_agent', async () => {
+    const t = await h.account('Big Regex');
+    const url = `/v2/accounts/${t.id}/access_lists`;
+    // Eleven characters, a thousand instructions: repetition counts multiply the program.
+    for (const pattern of ['[a-z]{1000}', '(?:Yealink|Polycom){200}', 'x{300}']) {
+      const body = assertError(await h.request('POST', url, { token: t.token, body: { data: { order: 'allow,deny', cidrs: [], user_agent: pattern } } }), 400, 'validation error');
+      assert.match(body.data.user_agent?.format?.message ?? '', /instructions, more than 256/, `${pattern}: ${JSON.stringify(body.data)}`);
+    }
+    // A device's list, and a list inside a device body, are held to the same bound.
+    const phone = await device(t, 'bigregex');
+    const onDevice = assertError(await h.request('POST', `${url.replace('/access_lists', '')}/devices/${phone}/access_lists`, { token: t.token, body: { data: { order: 'allow,deny', cidrs: [], user_agent: 'x{300}' } } }), 400, 'validation error');
+    assert.ok(onDevice.data.user_agent, JSON.stringify(onDevice.data));
+    // Real patterns are far below the bound.
+    await setList(t, { order: 'allow,deny', cidrs: ['0.0.0.0/0'], user_agent: '^(Yealink|Polycom|Grandstream|Cisco|snom|Fanvil) .*(T4[0-9]S|VVX [0-9]{3})' });
+    await setList(t, { order: 'allow,deny', cidrs: ['0.0.0.0/0'], user_agent: 'x{250}' });
+  });
+
+  test('user_agent: only the first 1 KiB of a User-Agent is matched', async () => {
+    const t = await h.account('Long UA');
+    await setList(t, { order: 'allow,deny', cidrs: ['0.0.0.0/0'], user_agent: 'Yealink' });
+    assert.equal((await check(t, { ip: '192.0.2.1', user_agent: `${' '.repeat(1017)}Yealink` })).decision, 'allow');
+    const beyond = await check(t, { ip: '192.0.2.1', user_agent: `${' '.repeat(1018)}Yealink` });
+    assert.deepEqual(beyond.account, { decision: 'deny', reason: 'user_agent_mismatch', order: 'allow,deny' });
   });
 });
 

@@ -55,6 +55,7 @@ test('every kind of change is recorded, with the actor and before/after, newest 
   const entries = (await trail(t.id)).filter((e) => e.actor.account_id === t.id);
   const seen = entries.map((e) => `${e.resource} ${e.action} ${e.resource_id}`).reverse();
   assert.deepEqual(seen, [
+    `user_auth login ${me.owner_id}`,
     `users create ${user.id}`,
     `users update ${user.id}`,
     `devices create ${device.id}`,
@@ -221,4 +222,47 @@ test('secrets never appear in the audit trail', async () => {
       assert.equal(doc.sip?.password, undefined);
     }
   }
+});
+
+test('pool changes (API and CLI), API key reads and rotations, logins and logouts are recorded, without a secret', async () => {
+  const { SYSTEM_ACTOR } = await import('../../src/services/actor.ts');
+  const pool = await import('../../src/services/ips.ts');
+  const masterUser = (await whoami(h.master.token)).owner_id!;
+  const newest = async (accountId: string, n: number) => (await trail(accountId, h.master.token, `page_size=${n}`)).map((e) => ({ key: `${e.resource} ${e.action} ${e.resource_id}`, ...e }));
+
+  // The pool is the system's: recorded under the master account, by API or by the CLI's services.
+  await ok('PUT', '/v2/ips', h.master.token, { data: { ip: '45.0.9.1', zone: 'z', host: 'h' } });
+  await ok('POST', '/v2/ips/45.0.9.1', h.master.token, { data: { zone: 'z2' } });
+  await ok('DELETE', '/v2/ips/45.0.9.1', h.master.token);
+  await pool.addPoolIp(h.services.ctx, SYSTEM_ACTOR, { ip: '45.0.9.2', zone: 'z', host: 'h' });
+  await pool.importPoolIps(h.services.ctx, SYSTEM_ACTOR, [{ line: 1, ip: '45.0.9.3', zone: 'z', host: 'h' }]);
+  await pool.deletePoolIp(h.services.ctx, SYSTEM_ACTOR, '45.0.9.2');
+  const poolEntries = await newest(h.master.id, 6);
+  assert.deepEqual(poolEntries.map((e) => e.key).reverse(), ['ips create 45.0.9.1', 'ips update 45.0.9.1', 'ips delete 45.0.9.1', 'ips create 45.0.9.2', 'ips create 45.0.9.3', 'ips delete 45.0.9.2']);
+  const [cliDelete, , , apiDelete, apiUpdate, apiCreate] = poolEntries;
+  assert.deepEqual(apiCreate!.actor, { account_id: h.master.id, user_id: masterUser });
+  assert.equal(apiCreate!.after.status, 'available');
+  assert.deepEqual([apiUpdate!.before.zone, apiUpdate!.after.zone], ['z', 'z2']);
+  assert.equal(apiDelete!.before.ip, '45.0.9.1');
+  assert.equal(apiDelete!.after, undefined);
+  assert.deepEqual(cliDelete!.actor, { account_id: 'system' });
+
+  // Logins, API key reads and rotations, logouts: under the account, with the source, never the secret.
+  const t = await h.account('Audit Access');
+  const user = await h.user(t.id, t.realm, 'admin', t.token);
+  const key = (await ok('GET', `/v2/accounts/${t.id}/api_key`, user.token)).data.api_key as string;
+  const keyLogin = await h.request('PUT', '/v2/api_auth', { body: { data: { api_key: key } } });
+  const keyToken = keyLogin.json().auth_token as string;
+  const rotated = (await h.request('PUT', `/v2/accounts/${t.id}/api_key`, { token: user.token })).json().data.api_key as string;
+  await ok('DELETE', '/v2/token_auth', user.token);
+  const access = await newest(t.id, 5);
+  assert.deepEqual(access.map((e) => e.key).reverse(), [`user_auth login ${user.id}`, `api_key read ${t.id}`, `api_auth login ${t.id}`, `api_key update ${t.id}`, `token_auth logout ${user.id}`]);
+  const [logout, rotation, apiLogin, read, login] = access;
+  for (const e of [login, read, rotation, logout]) assert.deepEqual(e!.actor, { account_id: t.id, user_id: user.id });
+  assert.deepEqual(apiLogin!.actor, { account_id: t.id, api_key: true });
+  assert.deepEqual(login!.after, { method: 'cb_user_auth', source: '127.0.0.1' });
+  assert.deepEqual(apiLogin!.after, { method: 'cb_api_auth', source: '127.0.0.1' });
+  for (const e of [read, rotation, logout]) assert.equal(e!.before ?? e!.after, undefined);
+  const text = JSON.stringify(await trail(t.id));
+  for (const secret of [key, rotated, keyToken, user.token, t.token]) assert.ok(!text.includes(secret), `a secret is in the audit trail: ${secret.slice(0, 8)}…`);
 });

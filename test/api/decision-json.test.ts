@@ -12,9 +12,9 @@ import type { AccountDecision, RealmDecision } from '../../src/services/decision
 const CIDRS = ['10.0.0.0/8', '2001:db8::/32', 'a"b\\c', 'é☎\u0001'];
 const PARTS: ListDecision[] = [{ decision: 'allow', reason: 'no_list' }];
 for (const order of ['allow,deny', 'deny,allow'] as const) {
-  for (const userAgentOk of [true, false]) {
-    PARTS.push(explainList(order, userAgentOk, [], -1));
-    for (let found = -1; found < CIDRS.length; found++) PARTS.push(explainList(order, userAgentOk, CIDRS, found));
+  for (const userAgent of ['ok', 'mismatch', 'invalid'] as const) {
+    PARTS.push(explainList(order, userAgent, [], -1));
+    for (let found = -1; found < CIDRS.length; found++) PARTS.push(explainList(order, userAgent, CIDRS, found));
   }
 }
 

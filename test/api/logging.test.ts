@@ -36,6 +36,11 @@ test('no token, password, credentials or API key reaches the log', async () => {
     await app.inject({ method: 'PUT', url: '/v2/api_auth', payload: { data: { api_key: apiKey } } });
     await app.inject({ method: 'GET', url: `/v2/token_auth?auth_token=${token}` });
     await app.inject({ method: 'GET', url: '/v2/token_auth', headers: { authorization: `Bearer ${token}` } });
+    // A key the query parser decodes to auth_token is a token too, and hidden the same way.
+    for (const key of ['auth%5Ftoken', '%61uth_tok%65n', '%61%75%74%68%5f%74%6f%6b%65%6e']) {
+      assert.equal((await app.inject({ method: 'GET', url: `/v2/token_auth?${key}=${token}` })).statusCode, 200, key);
+      assert.ok(log.includes(`?${key}=[redacted]`), `${key} is logged redacted`);
+    }
     await app.inject({ method: 'PUT', url: `/v2/accounts/${account.id}/users`, headers: { 'x-auth-token': token }, payload: { data: { username: 'u2', password: 'another-secret-pw' } } });
     await app.inject({ method: 'PUT', url: '/v2/user_auth', payload: { data: { credentials: credentialsOf('admin', 'wrong'), account_realm: 'log.test' } } });
 

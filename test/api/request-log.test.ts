@@ -52,3 +52,20 @@ test("the logger's level is read per line: lowered later, lines follow", () => {
   log(LINES[0]!);
   assert.equal(lines.length, 1);
 });
+
+test('a query-string token is redacted under every key that decodes to auth_token, and only there', () => {
+  const cases: Array<[string, string]> = [
+    ['/v2/x?auth_token=SECRET', '/v2/x?auth_token=[redacted]'],
+    ['/v2/x?ip=1&auth%5Ftoken=SECRET&y=2', '/v2/x?ip=1&auth%5Ftoken=[redacted]&y=2'],
+    ['/v2/x?%61%75%74%68%5F%74%6F%6B%65%6E=SECRET', '/v2/x?%61%75%74%68%5F%74%6F%6B%65%6E=[redacted]'],
+    ['/v2/x?auth_token=SECRET&auth%5ftoken=SECRET', '/v2/x?auth_token=[redacted]&auth%5ftoken=[redacted]'],
+    // Not the token: other keys, a key merely containing it, a value that spells it.
+    ['/v2/x?my_auth_token=a&auth_tokens=b&q=auth_token%3Dc&user_agent=Zo%C3%AB', '/v2/x?my_auth_token=a&auth_tokens=b&q=auth_token%3Dc&user_agent=Zo%C3%AB'],
+    ['/v2/x', '/v2/x'],
+  ];
+  for (const [url, logged] of cases) {
+    const { lines, log } = capture();
+    log({ ...LINES[0]!, url });
+    assert.equal(JSON.parse(lines[0]!).url, logged);
+  }
+});

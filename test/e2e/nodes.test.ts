@@ -15,6 +15,8 @@ import { admin, BASE_URL, schemaUrl, unreachable } from '../support/postgres.ts'
 
 const BIN = fileURLToPath(new URL('../../bin/ipwarden.js', import.meta.url));
 const run = promisify(execFile);
+/** Every node of a PostgreSQL deployment is given the one secret key (README, Security). */
+const SECRET_KEY = randomBytes(32).toString('hex');
 
 async function freePort(): Promise<number> {
   const server = net.createServer();
@@ -70,11 +72,14 @@ interface Node {
   stderr: string[];
 }
 
+/** /metrics is read on the API's port, with the token that opens it there. */
+const METRICS_TOKEN = 'e2e-metrics-token';
+
 async function startNode(databaseUrl: string): Promise<Node> {
   const port = await freePort();
   // The change-feed poll (the safety net) is slowed right down, so that what is measured here is
   // the notification path: LISTEN/NOTIFY, its loss and its reconnection.
-  const args = [BIN, 'serve', '--database-url', databaseUrl, '--port', String(port), '--host', '127.0.0.1', '--log-level', 'silent', '--poll-ms', '60000'];
+  const args = [BIN, 'serve', '--database-url', databaseUrl, '--port', String(port), '--host', '127.0.0.1', '--log-level', 'silent', '--poll-ms', '60000', '--metrics-token', METRICS_TOKEN, '--secret-key', SECRET_KEY];
   const child = spawn(process.execPath, args, {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -144,7 +149,7 @@ describe('nodes on one PostgreSQL', unavailable ? { skip: unavailable } : {}, ()
   before(async () => {
     await admin((c) => c.query(`CREATE SCHEMA ${schema}`));
     const direct = schemaUrl(BASE_URL, schema);
-    const { stdout } = await run(process.execPath, [BIN, 'create-account', 'Master', 'master.nodes.test', 'admin', 'secret', '--database-url', direct, '--log-level', 'silent']);
+    const { stdout } = await run(process.execPath, [BIN, 'create-account', 'Master', 'master.nodes.test', 'admin', 'secret', '--database-url', direct, '--log-level', 'silent', '--secret-key', SECRET_KEY]);
     masterId = stdout.trim().split('\n').pop()!;
     assert.match(masterId, /^[0-9a-f]{32}$/);
     proxy = new CuttableProxy(await freePort(), pgTarget);
@@ -274,7 +279,7 @@ describe('nodes on one PostgreSQL', unavailable ? { skip: unavailable } : {}, ()
     assert.equal(health.body.data.status, 'degraded');
     assert.equal(health.body.data.database, 'down');
     // And the metrics say so too (api.md §6).
-    const metrics = await (await fetch(`${b!.base}/metrics`)).text();
+    const metrics = await (await fetch(`${b!.base}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
     assert.match(metrics, /^ipwarden_index_current 0$/m);
 
     // Decisions from the last index.

@@ -3,20 +3,21 @@
 // and as the UAS behind the edge. The edge reads the index the API writes: no HTTP hop, no mock.
 
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { credentialsOf } from '../../src/services/passwords.ts';
 import { highPort, loopbackAddress, receivedMessages, runSipp, SCENARIO_DIR, sippMissing } from '../edge/sipp.ts';
+import { startServe } from './serve-process.ts';
 
 const missing = sippMissing();
 if (missing !== null && process.env.CI === 'true') {
   it('sipp is installed (CI runs the edge against real SIP)', () => assert.fail(missing));
 }
 
-const bin = join(import.meta.dirname, '..', '..', 'bin', 'ipwarden.js');
+/** /metrics is read on the API's port, with the token that opens it there. */
+const METRICS_TOKEN = 'e2e-metrics-token';
 
 describe('ipwarden serve with its SIP edge, driven by sipp', { skip: missing ?? false, timeout: 120_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'ipwarden-sip-e2e-'));
@@ -41,27 +42,16 @@ describe('ipwarden serve with its SIP edge, driven by sipp', { skip: missing ?? 
   }
 
   before(async () => {
-    const created = spawnSync(process.execPath, [bin, 'create-account', 'Carrier', 'carrier.example', 'admin', 'secret', '--db', db], { encoding: 'utf8' });
-    assert.equal(created.status, 0, created.stderr);
-    server = spawn(
-      process.execPath,
-      [bin, 'serve', '--db', db, '--port', String(httpPort), '--host', '127.0.0.1', '--log-level', 'silent', '--allow-private-trunk-ips',
-        '--sip', `udp:${edgeAddress.host}:${edgeAddress.port}`, '--sip-upstream', `${uas.host}:${uas.port}`],
-      { stdio: ['ignore', 'ignore', 'inherit'] },
-    );
-    for (let i = 0; ; i++) {
-      try {
-        await fetch(`${base}/v2/health`);
-        break;
-      } catch {
-        if (i > 600) throw new Error('the server did not start');
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
-    const login = await fetch(`${base}/v2/user_auth`, { method: 'PUT', body: JSON.stringify({ data: { credentials: credentialsOf('admin', 'secret'), account_realm: 'carrier.example' } }) });
-    const session = (await login.json()) as { auth_token: string; data: { account_id: string } };
-    token = session.auth_token;
-    tenant = (await api('PUT', `/v2/accounts/${session.data.account_id}`, { name: 'Acme', realm: 'acme.example' })).id;
+    const serving = await startServe(db, httpPort, 'carrier.example', [
+      '--allow-private-trunk-ips', '--metrics-token', METRICS_TOKEN,
+      '--sip', `udp:${edgeAddress.host}:${edgeAddress.port}`, '--sip-upstream', `${uas.host}:${uas.port}`,
+      // One SIP worker: sipp's strict scenarios fail a call whose back-to-back datagrams two
+      // workers relay out of order (README, The SIP edge); sip-workers.test.ts runs two.
+      '--sip-workers', '1',
+    ]);
+    server = serving.process;
+    token = serving.token;
+    tenant = (await api('PUT', `/v2/accounts/${serving.masterId}`, { name: 'Acme', realm: 'acme.example' })).id;
     device = (await api('PUT', `/v2/accounts/${tenant}/devices`, { name: 'Desk phone', sip: { username: 'alice' } })).id;
     await api('POST', `/v2/accounts/${tenant}/access_lists`, { order: 'allow,deny', cidrs: [`${phone}/32`] });
     await api('POST', `/v2/accounts/${tenant}/devices/${device}/access_lists`, { order: 'allow,deny', cidrs: ['0.0.0.0/0'], user_agent: '^Yealink' });
@@ -108,7 +98,7 @@ describe('ipwarden serve with its SIP edge, driven by sipp', { skip: missing ?? 
     await call('rejected', stranger, { realm: 'acme.example', ua: 'Yealink SIP-T46S' });
     await call('rejected', phone, { realm: 'acme.example', ua: 'friendly-scanner' });
     await call('rejected', phone, { realm: 'nowhere.example', ua: 'Yealink' });
-    const metrics = await (await fetch(`${base}/metrics`)).text();
+    const metrics = await (await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
     assert.match(metrics, /ipwarden_sip_requests_rejected_total\{reason="not_matched"\} 1\n/);
     assert.match(metrics, /ipwarden_sip_requests_rejected_total\{reason="user_agent_mismatch"\} 1\n/);
     assert.match(metrics, /ipwarden_sip_requests_rejected_total\{reason="unknown_realm"\} 1\n/);
@@ -125,7 +115,7 @@ describe('ipwarden serve with its SIP edge, driven by sipp', { skip: missing ?? 
     assert.deepEqual(header(invite, 'X-Account-ID'), [tenant]);
     assert.deepEqual(header(invite, 'X-Trunk-ID'), [trunk]);
     // The edge's trunk lookups are counted as the API's are.
-    const metrics = await (await fetch(`${base}/metrics`)).text();
+    const metrics = await (await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
     assert.match(metrics, /ipwarden_decisions_total\{kind="trunk",result="match"\} [1-9]\d*\n/);
     assert.match(metrics, /ipwarden_decisions_total\{kind="trunk",result="no_match"\} [1-9]\d*\n/);
   });

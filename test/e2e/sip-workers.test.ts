@@ -4,7 +4,7 @@
 // serves on, and the API process never restarts.
 
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -12,10 +12,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseMessage, type SipMessage } from '../../src/edge/message.ts';
-import { credentialsOf } from '../../src/services/passwords.ts';
 import { highPort, loopbackAddress } from '../edge/sipp.ts';
+import { startServe } from './serve-process.ts';
 
-const bin = join(import.meta.dirname, '..', '..', 'bin', 'ipwarden.js');
 
 async function udp(host: string): Promise<Socket> {
   const socket = createSocket('udp4');
@@ -33,6 +32,9 @@ function workerPids(server: ChildProcess): number[] {
     return [];
   }
 }
+
+/** /metrics is read on the API's port, with the token that opens it there. */
+const METRICS_TOKEN = 'e2e-metrics-token';
 
 /** A metric line, asserted without printing the whole exposition on failure. */
 function hasLine(metrics: string, pattern: RegExp): void {
@@ -111,19 +113,13 @@ describe('ipwarden serve --sip-workers 2', { timeout: 120_000 }, () => {
     pbx = await udp(pbxAddress);
     upstream.on('message', (bytes) => atUpstream.push(parseMessage(bytes)!));
     pbx.on('message', (bytes) => atPbx.push(parseMessage(bytes)!));
-    const created = spawnSync(process.execPath, [bin, 'create-account', 'Carrier', 'carrier.example', 'admin', 'secret', '--db', db], { encoding: 'utf8' });
-    assert.equal(created.status, 0, created.stderr);
-    server = spawn(
-      process.execPath,
-      [bin, 'serve', '--db', db, '--port', String(httpPort), '--host', '127.0.0.1', '--log-level', 'silent', '--allow-private-trunk-ips',
-        '--sip', `udp:${edge.host}:${edge.port}`, '--sip-upstream', `127.0.0.1:${upstream.address().port}`, '--sip-workers', '2'],
-      { stdio: ['ignore', 'ignore', 'inherit'] },
-    );
-    await until('the API', () => fetch(`${base}/v2/health`).then(() => true, () => undefined), 30_000);
-    const login = await fetch(`${base}/v2/user_auth`, { method: 'PUT', body: JSON.stringify({ data: { credentials: credentialsOf('admin', 'secret'), account_realm: 'carrier.example' } }) });
-    const session = (await login.json()) as { auth_token: string; data: { account_id: string } };
-    token = session.auth_token;
-    tenant = (await api('PUT', `/v2/accounts/${session.data.account_id}`, { name: 'Acme', realm: 'acme.example' })).id;
+    const serving = await startServe(db, httpPort, 'carrier.example', [
+      '--allow-private-trunk-ips', '--metrics-token', METRICS_TOKEN,
+      '--sip', `udp:${edge.host}:${edge.port}`, '--sip-upstream', `127.0.0.1:${upstream.address().port}`, '--sip-workers', '2',
+    ]);
+    server = serving.process;
+    token = serving.token;
+    tenant = (await api('PUT', `/v2/accounts/${serving.masterId}`, { name: 'Acme', realm: 'acme.example' })).id;
     trunk = (await api('PUT', `/v2/accounts/${tenant}/trunks`, { name: 'PBX' })).id;
   });
 
@@ -147,10 +143,13 @@ describe('ipwarden serve --sip-workers 2', { timeout: 120_000 }, () => {
     await api('PUT', `/v2/accounts/${tenant}/trunks/${trunk}/ip_acls`, { ip_address: pbxAddress });
     assert.deepEqual(await invite(100), { forwarded: 100, rejected: 0 });
     // The workers' counters reach /metrics, added up.
-    const metrics = await (await fetch(`${base}/metrics`)).text();
+    const metrics = await (await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
     hasLine(metrics, /ipwarden_sip_requests_rejected_total\{reason="unknown_realm"\} 200\n/);
     hasLine(metrics, /ipwarden_sip_packets_forwarded_total\{direction="request"\} 200\n/);
     hasLine(metrics, /ipwarden_sip_workers 2\n/);
+    // The console's figures add the workers' counters up too.
+    const stats = (await (await fetch(`${base}/v2/stats`, { headers: { 'x-auth-token': token } })).json()) as { data: { sip: unknown } };
+    assert.deepEqual(stats.data.sip, { forwarded: 200, rejected: 200 });
   });
 
   it('a killed worker is replaced while the other serves on, and the API keeps running', async () => {
@@ -167,7 +166,7 @@ describe('ipwarden serve --sip-workers 2', { timeout: 120_000 }, () => {
     assert.equal(server.exitCode, null, 'the API process did not restart');
     assert.equal((await fetch(`${base}/v2/health`)).status, 200);
     const metrics = await until('two workers listening', async () => {
-      const text = await (await fetch(`${base}/metrics`)).text();
+      const text = await (await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
       return /ipwarden_sip_workers 2\n/.test(text) ? text : undefined;
     });
     hasLine(metrics, /ipwarden_sip_worker_restarts 1\n/);

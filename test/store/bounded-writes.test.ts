@@ -1,5 +1,5 @@
 // Issue 23: the scans every write (or login) runs are answered by an index, not by reading the
-// table: the audit sequence, the trunk overlap probes, the prune of login failures and of expired
+// table: the audit sequence, the trunk overlap probes, the prune of login attempts and of expired
 // tokens. SQLite's own query plans say so; and a login removes the expired tokens.
 
 import assert from 'node:assert/strict';
@@ -31,8 +31,8 @@ describe('per-write queries use an index', () => {
   test('the audit sequence: MAX(seq) from the index', () => {
     assert.match(plan(db, 'SELECT COALESCE(MAX(seq), 0) AS n FROM audit'), /SEARCH audit USING COVERING INDEX audit_seq/);
   });
-  test('the prune of login failures and of expired tokens', () => {
-    assert.match(plan(db, "DELETE FROM login_failures WHERE at < '2026'"), /SEARCH login_failures USING (COVERING )?INDEX login_failures_at \(at<\?\)/);
+  test('the prune of login attempts and of expired tokens', () => {
+    assert.match(plan(db, "DELETE FROM login_attempts WHERE at < '2026'"), /SEARCH login_attempts USING (COVERING )?INDEX login_attempts_at \(at<\?\)/);
     assert.match(plan(db, "DELETE FROM tokens WHERE expires_at < '2026'"), /SEARCH tokens USING (COVERING )?INDEX tokens_expires \(expires_at<\?\)/);
   });
   test('the trunk overlap probes: index searches, no scan of ip_acls', () => {

@@ -30,7 +30,8 @@ function accountRow(overrides: Partial<AccountRow> = {}): AccountRow {
     parentId: null,
     path: `/${id}/`,
     superduper: false,
-    apiKey: randomBytes(32).toString('hex'),
+    apiKeyHash: randomBytes(32).toString('hex'),
+    apiKeySealed: `v1.${randomBytes(8).toString('hex')}`,
     accessList: null,
     extra: {},
     revision: '1-a',
@@ -46,7 +47,7 @@ function childOf(parent: AccountRow, overrides: Partial<AccountRow> = {}): Accou
 }
 
 function userRow(accountId: string, overrides: Partial<UserRow> = {}): UserRow {
-  return { id: hexId(), accountId, username: `user-${hexId().slice(0, 6)}`, passwordHash: 'scrypt$x', privLevel: 'admin', extra: {}, revision: '1-a', created: at(0), modified: at(0), ...overrides };
+  return { id: hexId(), accountId, username: `user-${hexId().slice(0, 6)}`, passwordHash: 'scrypt$x', loginTag: null, privLevel: 'admin', extra: {}, revision: '1-a', created: at(0), modified: at(0), ...overrides };
 }
 
 function deviceRow(accountId: string, overrides: Partial<DeviceRow> = {}): DeviceRow {
@@ -113,20 +114,33 @@ export function contractSuite(name: string, open: () => Promise<OpenedStore>, op
       await store.ping();
     });
 
-    storeTest('login failures: listed per key since a time, oldest first; deleted per key; pruned by age', async (store) => {
+    storeTest('login attempts: listed per key (all sources or one) since a time, oldest first; deleted one by one or per key and source; pruned by age', async (store) => {
       await store.transaction(async (tx) => {
-        await tx.insertLoginFailure('user:realm:a|192.0.2.1', '2026-01-01T00:00:02.000Z');
-        await tx.insertLoginFailure('user:realm:a|192.0.2.1', '2026-01-01T00:00:01.000Z');
-        await tx.insertLoginFailure('user:realm:a|192.0.2.1', '2025-12-31T23:00:00.000Z');
-        await tx.insertLoginFailure('user:realm:b|192.0.2.1', '2026-01-01T00:00:03.000Z');
+        await tx.insertLoginAttempt('t1', 'account:a', '192.0.2.1', '2026-01-01T00:00:02.000Z');
+        await tx.insertLoginAttempt('t2', 'account:a', '192.0.2.1', '2026-01-01T00:00:01.000Z');
+        await tx.insertLoginAttempt('t3', 'account:a', '192.0.2.2', '2026-01-01T00:00:04.000Z');
+        await tx.insertLoginAttempt('t4', 'account:a', '192.0.2.1', '2025-12-31T23:00:00.000Z');
+        await tx.insertLoginAttempt('t5', 'account:b', '192.0.2.1', '2026-01-01T00:00:03.000Z');
       });
       const r = store.read;
-      assert.deepEqual(await r.listLoginFailures('user:realm:a|192.0.2.1', '2026-01-01T00:00:00.000Z'), ['2026-01-01T00:00:01.000Z', '2026-01-01T00:00:02.000Z']);
-      await store.transaction((tx) => tx.pruneLoginFailures('2026-01-01T00:00:00.000Z'));
-      assert.deepEqual(await r.listLoginFailures('user:realm:a|192.0.2.1', '2000-01-01T00:00:00.000Z'), ['2026-01-01T00:00:01.000Z', '2026-01-01T00:00:02.000Z']);
-      await store.transaction((tx) => tx.deleteLoginFailures('user:realm:a|192.0.2.1'));
-      assert.deepEqual(await r.listLoginFailures('user:realm:a|192.0.2.1', '2000-01-01T00:00:00.000Z'), []);
-      assert.deepEqual(await r.listLoginFailures('user:realm:b|192.0.2.1', '2000-01-01T00:00:00.000Z'), ['2026-01-01T00:00:03.000Z']);
+      const since = '2026-01-01T00:00:00.000Z';
+      assert.deepEqual(await r.listLoginAttempts('account:a', since), ['2026-01-01T00:00:01.000Z', '2026-01-01T00:00:02.000Z', '2026-01-01T00:00:04.000Z']);
+      assert.deepEqual(await r.listLoginAttempts('account:a', since, '192.0.2.1'), ['2026-01-01T00:00:01.000Z', '2026-01-01T00:00:02.000Z']);
+      await store.transaction((tx) => tx.pruneLoginAttempts(since));
+      assert.deepEqual(await r.listLoginAttempts('account:a', '2000-01-01T00:00:00.000Z', '192.0.2.1'), ['2026-01-01T00:00:01.000Z', '2026-01-01T00:00:02.000Z']);
+      await store.transaction((tx) => tx.deleteLoginAttempt('t2'));
+      assert.deepEqual(await r.listLoginAttempts('account:a', since, '192.0.2.1'), ['2026-01-01T00:00:02.000Z']);
+      await store.transaction((tx) => tx.deleteLoginAttempts('account:a', '192.0.2.1'));
+      assert.deepEqual(await r.listLoginAttempts('account:a', since), ['2026-01-01T00:00:04.000Z']);
+      assert.deepEqual(await r.listLoginAttempts('account:b', since), ['2026-01-01T00:00:03.000Z']);
+    });
+
+    storeTest('deployment values: absent until inserted, then read back; inserted once', async (store) => {
+      assert.equal(await store.read.getDeploymentValue('probe'), undefined);
+      await store.transaction((tx) => tx.insertDeploymentValue('probe', 'one'));
+      assert.equal(await store.read.getDeploymentValue('probe'), 'one');
+      await assert.rejects(store.transaction((tx) => tx.insertDeploymentValue('probe', 'two')), UniqueViolationError);
+      assert.equal(await store.read.getDeploymentValue('probe'), 'one');
     });
 
     storeTest('accounts: create, read by id/realm/api key/name, hierarchy, update, delete', async (store) => {
@@ -143,7 +157,12 @@ export function contractSuite(name: string, open: () => Promise<OpenedStore>, op
       assert.equal(await r.getAccount(hexId()), undefined);
       assert.deepEqual(await r.getAccountByRealm(child.realm), child);
       assert.equal(await r.getAccountByRealm('missing.example.test'), undefined);
-      assert.deepEqual(await r.getAccountByApiKey(other.apiKey), other);
+      assert.deepEqual(await r.getAccountByApiKeyHash(other.apiKeyHash), other);
+      assert.deepEqual(await r.getMasterAccount(), root);
+      await store.transaction((tx) => tx.setApiKey(other.id, 'f'.repeat(64), 'v1.sealed'));
+      assert.equal(await r.getAccountByApiKeyHash(other.apiKeyHash), undefined);
+      Object.assign(other, { apiKeyHash: 'f'.repeat(64), apiKeySealed: 'v1.sealed' });
+      assert.deepEqual(await r.getAccountByApiKeyHash('f'.repeat(64)), other);
       assert.deepEqual((await r.findAccountsByNameKey('same')).map((a) => a.id), [child.id, grandchild.id].sort());
       assert.equal(await r.countAccounts(), 4);
       assert.deepEqual((await r.listAccounts()).map((a) => a.id), [root, child, grandchild, other].sort((a, b) => (a.path < b.path ? -1 : 1)).map((a) => a.id));
@@ -173,7 +192,11 @@ export function contractSuite(name: string, open: () => Promise<OpenedStore>, op
       assert.deepEqual(await store.read.getUserByUsername(account.id, 'bob'), bob);
       assert.equal(await store.read.getUserByUsername(account.id, 'carol'), undefined);
       assert.deepEqual((await store.read.listUsers(account.id)).map((u) => u.id), [alice.id, bob.id].sort());
-      const changed: UserRow = { ...bob, username: 'robert', passwordHash: 'scrypt$y', privLevel: 'admin', revision: '2-c', modified: at(9) };
+      await store.transaction((tx) => tx.setLoginTag(alice.id, 'tag-a'));
+      alice.loginTag = 'tag-a';
+      assert.deepEqual(await store.read.listUsersByLoginTag('tag-a'), [alice]);
+      assert.deepEqual(await store.read.listUsersByLoginTag('tag-b'), []);
+      const changed: UserRow = { ...bob, username: 'robert', passwordHash: 'scrypt$y', loginTag: 'tag-b', privLevel: 'admin', revision: '2-c', modified: at(9) };
       await store.transaction((tx) => tx.updateUser(changed));
       assert.deepEqual(await store.read.getUser(bob.id), changed);
       await store.transaction((tx) => tx.deleteUser(alice.id));
@@ -197,6 +220,16 @@ export function contractSuite(name: string, open: () => Promise<OpenedStore>, op
       assert.deepEqual(await store.read.getToken('h-live'), live);
       await store.transaction((tx) => tx.deleteToken('h-live'));
       assert.equal(await store.read.getToken('h-live'), undefined);
+      // A rotated API key ends the sessions it opened, not the users'.
+      const keyed = { ...live, hash: 'h-key' };
+      const user = { ...old, hash: 'h-user', expiresAt: at(100) };
+      await store.transaction(async (tx) => {
+        await tx.insertToken(keyed);
+        await tx.insertToken(user);
+        await tx.deleteApiKeyTokens(account.id);
+      });
+      assert.equal(await store.read.getToken('h-key'), undefined);
+      assert.deepEqual(await store.read.getToken('h-user'), user);
     });
 
     storeTest('devices: create, read by id and SIP username, list, update, delete', async (store) => {
@@ -397,7 +430,7 @@ export function contractSuite(name: string, open: () => Promise<OpenedStore>, op
       const cases: [string, (tx: Repository) => Promise<void>][] = [
         ['account id', (tx) => tx.insertAccount(accountRow({ id: a.id }))],
         ['realm', (tx) => tx.insertAccount(accountRow({ realm: a.realm }))],
-        ['api key', (tx) => tx.insertAccount(accountRow({ apiKey: a.apiKey }))],
+        ['api key', (tx) => tx.insertAccount(accountRow({ apiKeyHash: a.apiKeyHash }))],
         ['realm on update', async (tx) => {
           const b = accountRow();
           await tx.insertAccount(b);

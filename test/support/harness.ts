@@ -35,7 +35,7 @@ export async function startHarness(flags: Record<string, string> = {}): Promise<
   const dir = mkdtempSync(join(tmpdir(), 'ipwarden-test-'));
   const config = loadConfig({ db: join(dir, 'test.db'), logLevel: 'silent', ...flags }, {});
   const services = await startServices(config);
-  const app = await buildApp(services, { corsOrigin: config.corsOrigin, bodyLimit: config.bodyLimit, registry: new Registry() });
+  const app = await buildApp(services, { corsOrigin: config.corsOrigin, bodyLimit: config.bodyLimit, registry: new Registry(), ...(config.trustProxy ? { trustProxy: config.trustProxy } : {}) });
   await app.ready();
 
   const request: Harness['request'] = async (method, url, options = {}) => {

@@ -70,4 +70,10 @@ export const routes: RouteSpec[] = [
     summary: "The account's API key (admins of the account and its ancestors)",
     handler: async ({ request, reply, actor, deps }) => send(request, reply, { api_key: await accounts.readApiKey(deps.ctx, actor, id(request)) }),
   },
+  {
+    method: 'PUT',
+    url: '/v2/accounts/:account_id/api_key',
+    summary: 'Replace the API key: the new one is in this answer, the old one stops working on every node',
+    handler: async ({ request, reply, actor, deps }) => send(request, reply, { api_key: await accounts.rotateApiKey(deps.ctx, actor, id(request)) }, { status: 201 }),
+  },
 ];

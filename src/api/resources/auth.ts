@@ -48,8 +48,8 @@ export const routes: RouteSpec[] = [
     method: 'DELETE',
     url: '/v2/token_auth',
     summary: 'Log out: the token stops working',
-    handler: async ({ request, reply, deps }) => {
-      await deps.auth.revoke(request.authToken!);
+    handler: async ({ request, reply, actor, deps }) => {
+      await deps.auth.revoke(request.authToken!, actor);
       return send(request, reply, {});
     },
   },
