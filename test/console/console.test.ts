@@ -165,7 +165,8 @@ describe('the web console in Chromium', { skip: missing ?? false, timeout: 180_0
     await page.keyboard.type('secret');
     await page.keyboard.press('Enter');
     await page.getByRole('heading', { level: 1, name: 'Accounts' }).waitFor();
-    assert.match(await page.locator('.working-in').innerText(), /Master/);
+    // The account's name shows once its fetch is answered ('…' until then).
+    await page.locator('.working-in', { hasText: 'Master' }).waitFor();
     const token = await page.evaluate(() => JSON.parse(sessionStorage.getItem('ipwarden.session') ?? '{}').token as string);
     assert.ok(token.length > 20);
     assert.ok(!page.url().includes(token));
@@ -178,7 +179,7 @@ describe('the web console in Chromium', { skip: missing ?? false, timeout: 180_0
     await screenshot('accounts');
     await tree.getByRole('button', { name: /Acme/ }).click();
     assert.equal(await tree.getByRole('button', { name: /Acme/ }).getAttribute('aria-pressed'), 'true');
-    assert.match(await page.locator('.working-in').innerText(), /Acme/);
+    await page.locator('.working-in', { hasText: 'Acme' }).waitFor();
   });
 
   it('adds a pool IP, imports a CSV with each refused row, assigns and sees per-IP refusals', async () => {
