@@ -50,6 +50,9 @@ export interface Config {
   /** api.md §7.1: the pool `host` this node serves; the edge holds a socket on each of its IPs. */
   sipHost?: string;
   sipEgressPort: number;
+  /** Issue 27: the API (and console) over HTTPS with this certificate chain and key, PEM files. */
+  tlsCert?: string;
+  tlsKey?: string;
 }
 
 /** One setting: its flag (commander's camelCase key), its environment variable, its parser. */
@@ -130,6 +133,8 @@ export const SETTINGS = [
   setting({ key: 'secretKey', flag: '--secret-key <hex>', env: 'IPWARDEN_SECRET_KEY', description: 'key sealing API keys and keying the login lookup, 64 hex characters (default: secret.key in the data directory, generated once)', parse: text }),
   setting({ key: 'trustProxy', flag: '--trust-proxy <addresses>', env: 'IPWARDEN_TRUST_PROXY', description: "load balancers whose X-Forwarded-For names the client (comma-separated addresses or CIDRs)", parse: proxies }),
   setting({ key: 'sipHost', flag: '--sip-host <name>', env: 'IPWARDEN_SIP_HOST', description: 'the dedicated-IP pool host this node serves (outbound calls leave from its IPs)', parse: text }),
+  setting({ key: 'tlsCert', flag: '--tls-cert <file>', env: 'IPWARDEN_TLS_CERT', description: 'serve the API over HTTPS with this PEM certificate chain (reloaded when the file changes or on SIGHUP)', parse: text }),
+  setting({ key: 'tlsKey', flag: '--tls-key <file>', env: 'IPWARDEN_TLS_KEY', description: 'the PEM private key of --tls-cert', parse: text }),
   setting({ key: 'sipEgressPort', flag: '--sip-egress-port <port>', env: 'IPWARDEN_SIP_EGRESS_PORT', description: 'UDP port of the edge on each dedicated IP', parse: integer('sip-egress-port', 1, 65535), fallback: 5060 }),
 ] as const;
 

@@ -2,11 +2,13 @@
 
 import type { FastifyInstance } from 'fastify';
 import type { Server as HttpServer } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import pino, { type Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Config } from './config.ts';
+import { followCertificate, readCertificate, type TlsFiles } from './api/tls.ts';
 import { batchedDestination } from './log-batch.ts';
 import { Authenticator } from './services/auth.ts';
 import type { ServiceContext } from './services/context.ts';
@@ -213,6 +215,13 @@ async function startKamailioFeed(config: Config, services: Services, registry: R
   return feed;
 }
 
+/** --tls-cert and --tls-key, which come as a pair. */
+function apiTlsFiles(config: Config): TlsFiles | null {
+  if (config.tlsCert === undefined && config.tlsKey === undefined) return null;
+  if (config.tlsCert === undefined || config.tlsKey === undefined) throw new Error('--tls-cert and --tls-key (IPWARDEN_TLS_CERT, IPWARDEN_TLS_KEY) come together');
+  return { cert: config.tlsCert, key: config.tlsKey };
+}
+
 /** On close, requests in flight get this long to finish before their connections are cut. */
 export const STOP_GRACE_MS = 10_000;
 
@@ -223,6 +232,9 @@ export const STOP_GRACE_MS = 10_000;
 export async function serve(config: Config): Promise<Server> {
   const { Registry, collectDefaultMetrics } = await import('prom-client');
   const { buildApp } = await import('./api/app.ts');
+  // A certificate that cannot be used stops the start before anything is opened.
+  const tlsFiles = apiTlsFiles(config);
+  const tls = tlsFiles === null ? {} : { tls: readCertificate(tlsFiles) };
   const logger = createLogger(config.logLevel);
   const services = await startServices(config, logger);
   if (services.notice) logger.warn(services.notice);
@@ -240,7 +252,7 @@ export async function serve(config: Config): Promise<Server> {
     edge?.kind === 'workers' ? AggregatorRegistry.aggregate([await registry.getMetricsAsJSON(), ...(await edge.workers.metrics())]) : registry;
   // api.md §7.1: health lists the dedicated-IP sockets (every worker holds the same ones).
   const sip = edge === null ? {} : { sip: { egress: edge.kind === 'local' ? async () => edge.edge.egress() : () => edge.workers.egress() } };
-  const app = await buildApp({ ...services, ...sip }, { corsOrigin: config.corsOrigin, bodyLimit: config.bodyLimit, requestTimeoutMs: config.requestTimeoutMs, registry, currentMetrics, logger, ...(config.trustProxy ? { trustProxy: config.trustProxy } : {}) });
+  const app = await buildApp({ ...services, ...sip }, { corsOrigin: config.corsOrigin, bodyLimit: config.bodyLimit, requestTimeoutMs: config.requestTimeoutMs, registry, currentMetrics, logger, ...(config.trustProxy ? { trustProxy: config.trustProxy } : {}), ...tls });
   const scrape = async () => (await currentMetrics()).metrics();
   const { listenForMetrics, metricsRoute } = await import('./api/metrics-endpoint.ts');
   if (config.metricsToken) metricsRoute(app, scrape, registry.contentType, config.metricsToken);
@@ -259,6 +271,16 @@ export async function serve(config: Config): Promise<Server> {
     kamailio?.stop();
     throw error;
   }
+  // A renewed certificate is served to new connections: when its files change, or on SIGHUP.
+  const certificate =
+    tlsFiles === null
+      ? null
+      : followCertificate(app.server as unknown as HttpsServer, tlsFiles, {
+          onReloaded: () => logger.info({ cert: tlsFiles.cert }, 'TLS certificate loaded'),
+          onFailed: (error) => logger.warn({ err: error.message }, 'TLS certificate not reloaded, the one in use stays'),
+        });
+  const reloadCertificate = () => certificate?.reload();
+  if (certificate) process.on('SIGHUP', reloadCertificate);
   return {
     app,
     services,
@@ -267,6 +289,8 @@ export async function serve(config: Config): Promise<Server> {
     async close() {
       // Stops accepting and lets the requests in flight finish, closing each kept-alive
       // connection as soon as its answer is out; after the grace period, cuts whatever is left.
+      certificate?.stop();
+      process.off('SIGHUP', reloadCertificate);
       const idle = setInterval(() => app.server.closeIdleConnections(), 100);
       const cut = setTimeout(() => app.server.closeAllConnections(), STOP_GRACE_MS);
       await app.close();

@@ -6,8 +6,10 @@ import { Type } from '@sinclair/typebox';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { randomBytes } from 'node:crypto';
 import { createServer, STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { parse as parseQuery } from 'node:querystring';
 import type { Duplex } from 'node:stream';
+import type { SecureContextOptions } from 'node:tls';
 import type { Registry } from 'prom-client';
 import type { Actor } from '../services/actor.ts';
 import { Failure, invalid } from '../services/errors.ts';
@@ -54,6 +56,8 @@ export interface AppOptions {
   requestTimeoutMs?: number;
   /** Load balancers whose X-Forwarded-For names the source (request.ip): the login throttle counts by it. */
   trustProxy?: string[];
+  /** HTTPS with this certificate and key (tls.ts); absent: plain HTTP. */
+  tls?: SecureContextOptions;
 }
 
 /** Every route of the API, in one table. */
@@ -165,6 +169,8 @@ export async function buildApp(deps: ApiDeps, options: AppOptions): Promise<Fast
     requestIdHeader: 'x-request-id',
     genReqId: nextId,
     // Node's querystring, which the fast path uses too: both read a query alike.
+    // Only names the scheme in Fastify's "listening at" line; the server is made below.
+    ...(options.tls ? { https: true as const } : {}),
     routerOptions: { ignoreTrailingSlash: true, querystringParser: (text) => parseQuery(text) },
     // The decision endpoints are tried first, outside Fastify (fast-path.ts); what they leave,
     // Fastify answers. The server is set up as Fastify sets up its own.
@@ -176,7 +182,8 @@ export async function buildApp(deps: ApiDeps, options: AppOptions): Promise<Fast
       const dispatch = (req: IncomingMessage, res: ServerResponse) => {
         if (!fastPath(req, res)) handler(req, res);
       };
-      const server = createServer({ headersTimeout: timeout, requestTimeout: timeout, connectionsCheckingInterval: Math.min(1000, Math.ceil(timeout / 4)) }, dispatch);
+      const serverOptions = { headersTimeout: timeout, requestTimeout: timeout, connectionsCheckingInterval: Math.min(1000, Math.ceil(timeout / 4)) };
+      const server = options.tls ? createHttpsServer({ ...serverOptions, ...options.tls }, dispatch) : createServer(serverOptions, dispatch);
       // A body declared over the limit is refused before the client sends it (oversized-body.ts).
       server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
         if (!withholdsContinue(req, options.bodyLimit)) res.writeContinue();

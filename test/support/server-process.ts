@@ -11,7 +11,7 @@ const BIN = join(import.meta.dirname, '..', '..', 'bin', 'ipwarden.js');
 
 export interface ServerProcess {
   child: ChildProcess;
-  /** `http://127.0.0.1:PORT` of the API. */
+  /** `http://127.0.0.1:PORT` (`https:` with --tls-cert) of the API. */
   base: string;
   port: number;
   /** Everything the process wrote so far (stdout, then stderr). */
@@ -36,7 +36,7 @@ export async function startServerProcess(args: string[] = []): Promise<ServerPro
   const output = () => stdout + stderr;
   const deadline = Date.now() + 20_000;
   let listening: RegExpMatchArray | null;
-  while (!(listening = /"msg":"Server listening at (http:\/\/127\.0\.0\.1:(\d+))"/.exec(stdout))) {
+  while (!(listening = /"msg":"Server listening at (https?:\/\/127\.0\.0\.1:(\d+))"/.exec(stdout))) {
     if (child.exitCode !== null || Date.now() > deadline) {
       child.kill('SIGKILL');
       rmSync(dir, { recursive: true, force: true });
