@@ -9,7 +9,7 @@ import { Registry } from 'prom-client';
 import { buildApp } from '../../src/api/app.ts';
 import { loadConfig, type Config } from '../../src/config.ts';
 import { startServices, type Services } from '../../src/main.ts';
-import { bootstrapAccount } from '../../src/services/accounts.ts';
+import { bootstrapAccount } from '../../src/services/bootstrap.ts';
 import { SYSTEM_ACTOR } from '../../src/services/actor.ts';
 import { credentialsOf } from '../../src/services/passwords.ts';
 
