@@ -49,8 +49,8 @@ function timestamp(): string {
 let lastToken: string | undefined;
 let lastTokenField = '';
 /**
- * `"auth_token":"…",`. Escaping a 200-character token was a third of the envelope's cost, and a
- * client (an SBC asking about every call) sends the same token request after request.
+ * `"auth_token":"…",`, escaped once per token: a token is most of an envelope's text, and a
+ * client (an SBC asking about every call) sends the same one request after request.
  */
 function tokenField(token: string): string {
   if (token !== lastToken) {
