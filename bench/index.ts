@@ -236,7 +236,7 @@ function baselineAccounts<T>(tenancy: Tenancy, make: (rules: Rule[]) => T): Map<
 function decisionRow(size: number, family: 4 | 6, tenancy: Tenancy, index: DecisionIndex, naive: Map<string, BaselineAccount<NaiveScanType>>, blockLists: Map<string, BaselineAccount<net.BlockList>>): Row {
   const queries: Query[] = randomQueries(random(size * 7 + family), tenancy, family, settings.queries);
   const sample = queries.slice(0, Math.min(queries.length, 10_000));
-  const ours = sample.map((q) => (index.allows(q.accountId, q.deviceId, q.ip, q.userAgent) ? 1 : 0));
+  const ours = sample.map((q) => (index.decide(q.accountId, q.deviceId, q.ip, q.userAgent)?.decision === 'allow' ? 1 : 0));
   warnIfDisagree(`naive decisions, ${size} CIDRs`, ours, sample.map((q) => (naiveAllows(naive, q.accountId, q.deviceId, q.ip) ? 1 : 0)));
   warnIfDisagree(`BlockList decisions, ${size} CIDRs`, ours, sample.map((q) => (blockListAllows(blockLists, q.accountId, q.deviceId, q.ip) ? 1 : 0)));
   const floorMap = new Map<string, unknown>(tenancy.snapshot.accounts.map((a) => [a.id, a]));
@@ -252,7 +252,7 @@ function decisionRow(size: number, family: 4 | 6, tenancy: Tenancy, index: Decis
       queries: queries.length,
       batch: () => {
         let allowed = 0;
-        for (let i = 0; i < ips.length; i++) if (index.allows(accountIds[i]!, deviceIds[i], ips[i]!, ua)) allowed++;
+        for (let i = 0; i < ips.length; i++) if (index.decide(accountIds[i]!, deviceIds[i], ips[i]!, ua)?.decision === 'allow') allowed++;
         return allowed;
       },
     },
@@ -290,7 +290,7 @@ function decisionRow(size: number, family: 4 | 6, tenancy: Tenancy, index: Decis
 }
 
 function accountDecisions(): void {
-  console.log('DecisionIndex.allows(accountId, deviceId, ip, userAgent) with the CIDRs spread over accounts and');
+  console.log('DecisionIndex.decide(accountId, deviceId, ip, userAgent), the check endpoint\'s answer with its reasons, with the CIDRs spread over accounts and');
   console.log('devices (lists of 1–40 entries, 1% of accounts with 500–5,000); half the queries name a device list.');
   console.log('BlockList / naive = one net.BlockList / one linear scan per list, same order semantics;');
   console.log('floor = one Map.get(accountId) per query;');

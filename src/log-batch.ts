@@ -1,10 +1,9 @@
-// pino hands its destination one line at a time. sonic-boom (pino's own destination) measures
-// everything it is holding on every write — `Buffer.byteLength` of its pending string, which V8
-// flattens anew each time — so a 4 KiB buffer cost each line 3–4 µs of CPU, as much as pino's
-// formatting of the line. Gathering the lines here and handing them over 16 KiB at a time to a
-// synchronous destination brings the write to ~0.3 µs a line (`npm run bench`, "Logging"); each
-// hand-over has a fixed cost (sonic-boom's bookkeeping, the write call), which at 4 KiB was
-// 0.5 µs a request line.
+// pino hands its destination one line at a time, and sonic-boom (pino's own destination) measures
+// everything it is holding on every write (`Buffer.byteLength` of its pending string, which V8
+// flattens anew each time): per line, as much CPU as pino's formatting of it. Lines are gathered
+// here and handed over 16 KiB at a time to a synchronous destination, so the write costs once per
+// hand-over, not per line, and a hand-over's fixed cost is shared by many lines (figures:
+// docs/performance.md, "Figures behind the code").
 
 import pino from 'pino';
 

@@ -10,7 +10,7 @@ import type { Registry } from 'prom-client';
 import type { Config } from './config.ts';
 import { followCertificate, readCertificate, type TlsFiles } from './api/tls.ts';
 import { batchedDestination } from './log-batch.ts';
-import { Authenticator } from './services/auth.ts';
+import { Authenticator, type AuthTime } from './services/auth.ts';
 import type { ServiceContext } from './services/context.ts';
 import { Decisions, type IndexStats } from './services/decisions.ts';
 import { EgressPool } from './services/egress-pool.ts';
@@ -60,8 +60,8 @@ export async function startDecisions(config: Config, logger?: Logger): Promise<{
   return { store, decisions, pool };
 }
 
-/** The store, the decision index built from it, and the services over both. */
-export async function startServices(config: Config, logger?: Logger): Promise<Services> {
+/** The store, the decision index built from it, and the services over both (`authTime`: tests' clocks). */
+export async function startServices(config: Config, logger?: Logger, authTime: AuthTime = {}): Promise<Services> {
   const secretKey = loadSecretKey(config);
   const secrets = new Secrets(secretKey.key);
   const { store, decisions, pool } = await startDecisions(config, logger);
@@ -86,7 +86,7 @@ export async function startServices(config: Config, logger?: Logger): Promise<Se
     maxFailures: config.loginMaxFailures,
     failureWindowSeconds: config.loginWindowSeconds,
     maxFailuresPerAccount: config.loginMaxFailuresPerAccount,
-  });
+  }, authTime);
   return {
     ctx,
     auth,

@@ -3,7 +3,7 @@
 
 import swagger from '@fastify/swagger';
 import { Type } from '@sinclair/typebox';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { randomBytes } from 'node:crypto';
 import { createServer, STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
@@ -14,6 +14,7 @@ import type { Registry } from 'prom-client';
 import type { Actor } from '../services/actor.ts';
 import { Failure, invalid } from '../services/errors.ts';
 import { registerConsole } from './console.ts';
+import { tokenOf } from './envelope.ts';
 import { errorBody, fail, methodNotAllowed, routeNotFound, sendError, specOf } from './errors.ts';
 import { decisionFastPath } from './fast-path.ts';
 import { discardRestOfBody, isDiscarding, withholdsContinue } from './oversized-body.ts';
@@ -107,21 +108,12 @@ const serializeJson = (payload: unknown) => (typeof payload === 'string' ? paylo
 /** An actor with no rights, for the routes that need no token. */
 const ANONYMOUS: Actor = { accountId: '', path: '\u0000', superduper: false, admin: false };
 
-function tokenOf(request: import('fastify').FastifyRequest): string | undefined {
-  const header = request.headers['x-auth-token'];
-  if (typeof header === 'string' && header !== '') return header;
-  const query = (request.query as Record<string, unknown>).auth_token;
-  if (typeof query === 'string' && query !== '') return query;
-  const body = request.body as Record<string, unknown> | undefined;
-  if (body && typeof body === 'object' && typeof body.auth_token === 'string' && body.auth_token !== '') return body.auth_token;
-  const bearer = request.headers.authorization;
-  if (typeof bearer === 'string' && bearer.startsWith('Bearer ')) return bearer.slice(7).trim();
-  return undefined;
-}
+/** The token of a request as Fastify parsed it. */
+const tokenOfRequest = (request: FastifyRequest) => tokenOf(request.headers, request.query as Record<string, unknown>, request.body);
 
 /** The caller of a valid token, else (no token, any failure, the database down) the anonymous one. */
-async function optionalActor(deps: ApiDeps, request: import('fastify').FastifyRequest): Promise<Actor> {
-  const token = tokenOf(request);
+async function optionalActor(deps: ApiDeps, request: FastifyRequest): Promise<Actor> {
+  const token = tokenOfRequest(request);
   if (token === undefined) return ANONYMOUS;
   try {
     const { actor } = await deps.auth.verify(token);
@@ -272,7 +264,7 @@ export async function buildApp(deps: ApiDeps, options: AppOptions): Promise<Fast
         if (spec.auth === 'optional') {
           actor = await optionalActor(deps, request);
         } else if (spec.auth !== 'none') {
-          const token = tokenOf(request);
+          const token = tokenOfRequest(request);
           if (token === undefined) throw new Failure('unauthorized', 'invalid_credentials');
           actor = (await deps.auth.verify(token)).actor;
           request.authToken = token;

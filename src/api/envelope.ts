@@ -2,6 +2,7 @@
 // revision, status, timestamp}` out, with the revision also as ETag; lists paginated on request.
 
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { IncomingHttpHeaders } from 'node:http';
 import { fail, invalidEnvelope } from './errors.ts';
 
 declare module 'fastify' {
@@ -9,6 +10,21 @@ declare module 'fastify' {
     /** The token the caller sent (echoed in the envelope as KAZOO does). */
     authToken?: string;
   }
+}
+
+/**
+ * The token a request carries (api.md §2), looked for in this order: the X-Auth-Token header,
+ * the `auth_token` query parameter, the body's `auth_token`, a Bearer authorization.
+ */
+export function tokenOf(headers: IncomingHttpHeaders, query: Record<string, unknown>, body: unknown): string | undefined {
+  const header = headers['x-auth-token'];
+  if (typeof header === 'string' && header !== '') return header;
+  if (typeof query.auth_token === 'string' && query.auth_token !== '') return query.auth_token;
+  const fromBody = body !== null && typeof body === 'object' ? (body as Record<string, unknown>).auth_token : undefined;
+  if (typeof fromBody === 'string' && fromBody !== '') return fromBody;
+  const bearer = headers.authorization;
+  if (typeof bearer === 'string' && bearer.startsWith('Bearer ')) return bearer.slice(7).trim();
+  return undefined;
 }
 
 export interface SendOptions {
@@ -33,8 +49,8 @@ function timestamp(): string {
 let lastToken: string | undefined;
 let lastTokenField = '';
 /**
- * `"auth_token":"…",`. Escaping a 200-character token was a third of the envelope's cost, and a
- * client (an SBC asking about every call) sends the same token request after request.
+ * `"auth_token":"…",`, escaped once per token: a token is most of an envelope's text, and a
+ * client (an SBC asking about every call) sends the same one request after request.
  */
 function tokenField(token: string): string {
   if (token !== lastToken) {
@@ -75,8 +91,11 @@ export function send(request: FastifyRequest, reply: FastifyReply, data: unknown
   return sendJson(request, reply, JSON.stringify(data), options);
 }
 
+/** A body's `data`: the object a write sends. */
+export type Data = Record<string, unknown>;
+
 /** A body's `data` object; a PUT/POST/PATCH without one is an invalid envelope. */
-export function dataOf(request: FastifyRequest): Record<string, unknown> {
+export function dataOf(request: FastifyRequest): Data {
   const body = request.body as Record<string, unknown> | undefined | null;
   if (body === null || typeof body !== 'object' || Array.isArray(body)) fail(invalidEnvelope());
   const data = body.data;

@@ -1,8 +1,7 @@
 // The single registry of error codes → KAZOO's error shapes (api.md §1 table).
 
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { Failure, type FailureKind } from '../services/errors.ts';
-import { StoreUnavailableError } from '../store/port.ts';
+import { Failure, StoreUnavailableError, type FailureKind } from '../services/errors.ts';
 
 export interface ErrorSpec {
   status: number;

@@ -1,22 +1,22 @@
 // The decision endpoints (and an account's list), answered straight from node:http (issue 6).
 //
-// An SBC asks `GET …/access_lists/check` or `GET /v2/access_lists/decide` about every SIP request,
-// and the answer comes from memory in well under a microsecond, so here the framework is most of
-// the cost: this path answers itself when the request is the common case — a GET without a body,
-// a token verified within the last second, an account the caller may read, well-formed
-// parameters — with the same headers, envelope, log line and metrics as the routes in
-// resources/access-lists.ts. `GET …/access_lists` of an account (read from the index too) goes
-// the same way. Anything else (no token or an unknown one, another account, a missing or
-// repeated parameter, a trailing slash, HEAD, …) returns false before any work is visible, and
-// Fastify answers it through those routes, errors and all. test/api/fast-path.test.ts holds both
-// paths to the same answers.
+// An SBC asks `GET …/access_lists/check` or `GET /v2/access_lists/decide` about every SIP request
+// and the answer comes from memory, so here the framework is most of the cost. This file is only
+// the HTTP framing: the answer is the same service function's that the routes in
+// resources/access-lists.ts call, with the same headers, envelope, log line and metrics. It
+// answers a GET without a body whose token was verified within the last second, when the service
+// gives a decision, a list or a 400 about the query. Anything else (no token or an unknown one, a
+// 403, a 404 that may need a catch-up from the database, a repeated parameter, a trailing slash,
+// HEAD, …) returns false before any work is visible, and Fastify answers it through those routes.
+// test/api/fast-path.test.ts holds both paths to the same answers.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parse as parseQuery } from 'node:querystring';
-import { mayAccess, type Actor } from '../services/actor.ts';
-import { notAnAddress } from '../services/access-lists.ts';
-import { envelopeJson } from './envelope.ts';
-import { errorBody, specOf } from './errors.ts';
+import * as lists from '../services/access-lists.ts';
+import type { Actor } from '../services/actor.ts';
+import { Failure } from '../services/errors.ts';
+import { envelopeJson, tokenOf } from './envelope.ts';
+import { errorBody, specOf, type ErrorSpec } from './errors.ts';
 import type { HttpMetrics, RouteSeries } from './metrics.ts';
 import type { RequestLog } from './request-log.ts';
 import type { ApiDeps } from './route.ts';
@@ -44,89 +44,48 @@ export interface FastPathOptions {
 /** A parsed query in which no parameter is repeated. */
 type Query = Record<string, string | undefined>;
 
-/** The token, looked for where app.ts's tokenOf looks, in the same order; the body is excluded. */
-function tokenOf(req: IncomingMessage, query: Query): string | undefined {
-  const header = req.headers['x-auth-token'];
-  if (typeof header === 'string' && header !== '') return header;
-  if (query.auth_token !== undefined && query.auth_token !== '') return query.auth_token;
-  const bearer = req.headers.authorization;
-  if (typeof bearer === 'string' && bearer.startsWith('Bearer ')) return bearer.slice(7).trim();
-  return undefined;
+/** The query, unless a parameter is repeated (the routes refuse that). */
+function queryOf(text: string): Query | undefined {
+  const query = parseQuery(text);
+  for (const value of Object.values(query)) if (typeof value !== 'string') return undefined;
+  return query as Query;
 }
 
 /** `handle(req, res)`: true when it answered, false to leave the request to Fastify. */
 export function decisionFastPath(options: FastPathOptions): (req: IncomingMessage, res: ServerResponse) => boolean {
   const { deps, metrics, log, nextId, cors } = options;
-  const { decisions } = deps.ctx;
+  const { ctx } = deps;
   const checkSeries = metrics.route('GET', CHECK_ROUTE);
   const decideSeries = metrics.route('GET', DECIDE_ROUTE);
   const listSeries = metrics.route('GET', LIST_ROUTE);
 
-  function answer(req: IncomingMessage, res: ServerResponse, started: number, series: RouteSeries, status: number, body: string, id: string): void {
+  /**
+   * Answers with the `data` that `answerOf` gives the caller, or with its 400; false when the
+   * token is not one verified within the last second, or `answerOf` gives undefined (ask the
+   * database) or fails in any other way.
+   */
+  function respond(req: IncomingMessage, res: ServerResponse, started: number, series: RouteSeries, query: Query, answerOf: (actor: Actor) => string | undefined): boolean {
+    const token = tokenOf(req.headers, query, undefined);
+    const session = token === undefined ? undefined : deps.auth.cachedSession(token);
+    if (session === undefined) return false;
+    let data: string | undefined;
+    let failure: ErrorSpec | undefined;
+    try {
+      data = answerOf(session.actor);
+      if (data === undefined) return false;
+    } catch (error) {
+      if (!(error instanceof Failure) || error.kind !== 'validation') return false;
+      failure = specOf(error);
+    }
+    // As Fastify's genReqId wrapper: the client's X-Request-ID, else a new one.
+    const id = (req.headers['x-request-id'] as string | undefined) || nextId();
+    const status = failure?.status ?? 200;
+    const body = failure === undefined ? envelopeJson(token, id, data) : JSON.stringify(errorBody({ id, authToken: token }, failure));
     res.writeHead(status, { 'content-type': 'application/json', 'x-request-id': id, ...cors(req.headers.origin), 'content-length': Buffer.byteLength(body) });
     res.end(body);
     const ms = performance.now() - started;
     series.record(status, ms);
     log?.({ reqId: id, method: 'GET', url: req.url!, remote: req.socket.remoteAddress, status, ms });
-  }
-
-  /** The actor of a token verified within the last second, when the request carries one. */
-  function actorOf(req: IncomingMessage, query: Query): { actor: Actor; token: string } | undefined {
-    const token = tokenOf(req, query);
-    if (token === undefined) return undefined;
-    const session = deps.auth.cachedSession(token);
-    return session === undefined ? undefined : { actor: session.actor, token };
-  }
-
-  function check(req: IncomingMessage, res: ServerResponse, started: number, accountId: string, query: Query): boolean {
-    const { ip, device_id: deviceId } = query;
-    if (ip === undefined || ip === '') return false;
-    const caller = actorOf(req, query);
-    if (caller === undefined) return false;
-    const path = decisions.accountPath(accountId);
-    if (path === undefined || !mayAccess(caller.actor, { path }, 'read')) return false;
-    if (deviceId !== undefined && !decisions.hasDevice(accountId, deviceId)) return false;
-    const id = requestIdOf(req);
-    const verdict = decisions.decide(accountId, deviceId, ip, query.user_agent ?? '');
-    if (verdict === null) {
-      const spec = specOf(notAnAddress(ip));
-      answer(req, res, started, checkSeries, spec.status, JSON.stringify(errorBody({ id, authToken: caller.token }, spec)), id);
-    } else {
-      answer(req, res, started, checkSeries, 200, envelopeJson(caller.token, id, decisionJson(verdict)), id);
-    }
-    return true;
-  }
-
-  function decide(req: IncomingMessage, res: ServerResponse, started: number, query: Query): boolean {
-    const { ip, realm } = query;
-    if (!ip || !realm) return false;
-    const caller = actorOf(req, query);
-    if (caller === undefined || !caller.actor.superduper || !caller.actor.admin) return false;
-    const id = requestIdOf(req);
-    const data = realmDecisionJson(decisions.decideByRealm(ip, realm, query.username ?? '', query.user_agent ?? ''));
-    answer(req, res, started, decideSeries, 200, envelopeJson(caller.token, id, data), id);
-    return true;
-  }
-
-  /** The query, unless a parameter is repeated (the routes refuse that). */
-  function queryOf(text: string): Query | undefined {
-    const query = parseQuery(text);
-    for (const value of Object.values(query)) if (typeof value !== 'string') return undefined;
-    return query as Query;
-  }
-
-  /** As Fastify's genReqId wrapper: the client's X-Request-ID, else a new one. */
-  const requestIdOf = (req: IncomingMessage) => (req.headers['x-request-id'] as string | undefined) || nextId();
-
-  /** An account's own list, as the GET route reads it from the index when it is current. */
-  function list(req: IncomingMessage, res: ServerResponse, started: number, accountId: string, query: Query): boolean {
-    const stored = decisions.storedAccessList(accountId);
-    const path = decisions.accountPath(accountId);
-    if (stored === undefined || path === undefined) return false;
-    const caller = actorOf(req, query);
-    if (caller === undefined || !mayAccess(caller.actor, { path }, 'read')) return false;
-    const id = requestIdOf(req);
-    answer(req, res, started, listSeries, 200, envelopeJson(caller.token, id, listJson(stored)), id);
     return true;
   }
 
@@ -141,13 +100,17 @@ export function decisionFastPath(options: FastPathOptions): (req: IncomingMessag
     const path = mark < 0 ? url : url.slice(0, mark);
     const query = mark < 0 ? NO_QUERY : queryOf(url.slice(mark + 1));
     if (query === undefined) return false;
-    if (path === DECIDE_ROUTE) return decide(req, res, started, query);
+    if (path === DECIDE_ROUTE) return respond(req, res, started, decideSeries, query, (actor) => realmDecisionJson(lists.decideFromIndex(ctx, actor, query)));
     if (!path.startsWith(ACCOUNTS)) return false;
     const tail = path.endsWith(CHECK_TAIL) ? CHECK_TAIL : path.endsWith(LIST_TAIL) ? LIST_TAIL : undefined;
     if (tail === undefined) return false;
     const accountId = path.slice(ACCOUNTS.length, path.length - tail.length);
     // An id with a slash or an escape is a different route, or one Fastify must decode.
     if (accountId.length === 0 || accountId.includes('/') || accountId.includes('%')) return false;
-    return tail === CHECK_TAIL ? check(req, res, started, accountId, query) : list(req, res, started, accountId, query);
+    if (tail === CHECK_TAIL) return respond(req, res, started, checkSeries, query, (actor) => decisionJson(lists.checkFromIndex(ctx, actor, accountId, query)));
+    return respond(req, res, started, listSeries, query, (actor) => {
+      const list = lists.accessListFromIndex(ctx, actor, accountId);
+      return list === undefined ? undefined : listJson(list);
+    });
   };
 }

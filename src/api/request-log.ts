@@ -1,12 +1,12 @@
 // The one info line per answered request, written by both the decision fast path and Fastify's
 // routes (api.md §8 keeps it in the HTTP comparison).
 //
-// pino formats any object with a generic loop that looks up a serializer and a stringifier for
-// each key and escapes each key and value: 1.2–1.3 µs a line, more than the envelope of a
-// decision answer. A request line always has the same fields, so it is assembled here from the
-// logger's own pieces (level label, time, bindings, message key, line end) and written to the
-// logger's own destination: the line pino writes for the same object
-// (test/api/request-log.test.ts), in 0.7–0.8 µs (`npm run bench`, "Logging"). It assumes what
+// pino formats any object with a generic loop (a serializer and a stringifier looked up, and the
+// escaping, for each key), which costs more than a decision answer's envelope. A request line
+// always has the same fields, so it is assembled here from the logger's own pieces (level label,
+// time, bindings, message key, line end) and written to the logger's own destination: the line
+// pino writes for the same object (test/api/request-log.test.ts), for less (figures:
+// docs/performance.md, "Figures behind the code"). It assumes what
 // createLogger (src/main.ts) makes: no mixin, log formatter or write hook, and no redaction that
 // reaches these fields.
 

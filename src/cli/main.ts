@@ -5,7 +5,7 @@ import { Command, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { describeConfig, loadConfig, SETTINGS, type Config } from '../config.ts';
 import { serve, startServices, type Services } from '../main.ts';
-import { bootstrapAccount } from '../services/accounts.ts';
+import { bootstrapAccount } from '../services/bootstrap.ts';
 import { SYSTEM_ACTOR } from '../services/actor.ts';
 import { Failure } from '../services/errors.ts';
 import * as ips from '../services/ips.ts';

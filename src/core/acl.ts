@@ -33,9 +33,8 @@ export const USER_AGENT_MATCHED_LENGTH = 1024;
 /**
  * The largest compiled program (re2js `programSize()`, in instructions) a new pattern may have.
  * Repetition counts multiply it (`[a-z]{1000}` is 11 characters and 1002 instructions), and a
- * cold match of a 1 KiB User-Agent took up to 35–80 ms at 1,000–1,250 instructions against
- * 1–15 ms at 250–300 (the worst of 20 inputs each, on this 2-core machine; the averages were
- * 1.8–4.8 ms and 0.05–0.8 ms); real patterns need well under 100.
+ * cold match's worst case grows with it (figures: docs/performance.md, "Figures behind the
+ * code"); real patterns need well under 100.
  */
 export const USER_AGENT_MAX_PROGRAM = 256;
 

@@ -73,54 +73,34 @@ interface CompiledAccount {
   readonly realm: string;
   list: number;
   readonly cidrs: readonly string[];
-  /**
-   * The devices that have a list, for the fast path: accounts have a handful, so a scan of ids
-   * (usually the very string objects the caller passes) beats a second hash lookup. A device
-   * without a list needs no entry: a missing list allows.
-   */
-  readonly listedIds: readonly string[];
+  /** The devices that have a list (records in the arena): released and moved with the account's. */
   readonly listedDevices: readonly CompiledDevice[];
   readonly devicesById: Map<string, CompiledDevice>;
   readonly devicesByUsername: Map<string, CompiledDevice>;
 }
 
 const NO_CIDRS: readonly string[] = [];
-/** Beyond this many devices with lists, `allows` finds the device by its Map instead. */
-const DEVICE_SCAN_MAX = 8;
 
 function compileAccount(account: IndexAccount, arena: ListArena): CompiledAccount {
   const devicesById = new Map<string, CompiledDevice>();
   const devicesByUsername = new Map<string, CompiledDevice>();
-  const listedIds: string[] = [];
   const listedDevices: CompiledDevice[] = [];
   for (const d of account.devices) {
     const list = d.accessList ? arena.add(d.accessList) : NO_LIST;
     const device: CompiledDevice = { id: d.id, username: d.username, list, cidrs: d.accessList?.cidrs ?? NO_CIDRS };
     devicesById.set(d.id, device);
     devicesByUsername.set(d.username, device);
-    if (list !== NO_LIST) {
-      listedIds.push(d.id);
-      listedDevices.push(device);
-    }
+    if (list !== NO_LIST) listedDevices.push(device);
   }
   return {
     id: account.id,
     realm: account.realm,
     list: account.accessList ? arena.add(account.accessList) : NO_LIST,
     cidrs: account.accessList?.cidrs ?? NO_CIDRS,
-    listedIds,
     listedDevices,
     devicesById,
     devicesByUsername,
   };
-}
-
-/** The handle of a device's list (NO_LIST for a device without one, or an unknown device). */
-function deviceList(account: CompiledAccount, deviceId: string): number {
-  const ids = account.listedIds;
-  if (ids.length > DEVICE_SCAN_MAX) return account.devicesById.get(deviceId)?.list ?? NO_LIST;
-  for (let k = 0; k < ids.length; k++) if (ids[k] === deviceId) return account.listedDevices[k]!.list;
-  return NO_LIST;
 }
 
 function releaseAccount(account: CompiledAccount, arena: ListArena): void {
@@ -229,21 +209,6 @@ export class DecisionIndex {
     return this.accounts.get(accountId)?.devicesById.has(deviceId) ?? false;
   }
 
-  /** The fast path: does the account's list (and the device's, when given) let `ip` through? */
-  allows(accountId: string, deviceId: string | undefined, ip: string, userAgent: string): boolean {
-    const account = this.accounts.get(accountId);
-    if (account === undefined) return false;
-    const arena = this.arena;
-    const list = account.list;
-    const flags = arena.flagsOf(list);
-    const family = parseIpInto(ip, source);
-    if (family === 0) return false;
-    if (!arena.allows(list, flags, family, source, userAgent)) return false;
-    if (deviceId === undefined) return true;
-    const device = deviceList(account, deviceId);
-    return arena.allows(device, arena.flagsOf(device), family, source, userAgent);
-  }
-
   /**
    * The decision with its explanation, or null when the account is unknown or `ip` is not an
    * address. An unknown device of a known account has no list: it is judged as 'no_list'.
@@ -264,7 +229,7 @@ export class DecisionIndex {
     if (family === 0) return { decision: 'deny', accountId: account.id };
     const device = account.devicesByUsername.get(username);
     const verdict = this.judge(account, device, device !== undefined, family, userAgent);
-    // Built field by field: spreading the verdict into a new object cost ten times the decision.
+    // Built field by field: spreading the verdict into a new object costs more than the decision.
     const answer: RealmDecision = { decision: verdict.decision, accountId: account.id, account: verdict.account };
     if (device !== undefined) {
       answer.deviceId = device.id;

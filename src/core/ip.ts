@@ -26,8 +26,8 @@ function isDigit(d: number): boolean {
  * Strict dotted decimal: four octets 0–255, no leading zeros, no shorthand. -1 when invalid.
  * This is on every decision's path, and reading a character (`charCodeAt`) is its cost: each
  * octet is read as one to three digits in straight-line code, every character once, with no
- * per-character bookkeeping (an earlier single loop with counters was ~30 % slower), and the end
- * is checked only where a read could pass it (a check before every read cost 7–17 %).
+ * per-character bookkeeping, and the end is checked only where a read could pass it (each
+ * measurably cheaper: docs/performance.md, "Figures behind the code").
  */
 export function parseIPv4Number(text: string, start = 0, end = text.length): number {
   if (end - start < 7 || end - start > 15) return -1;
@@ -74,8 +74,8 @@ function hexOf(code: number): number {
 /**
  * Parses any RFC 4291 text form of `text[start, end)` into `out[0..3]`. Zone ids (`%eth0`) are
  * refused: an ACL cannot mean a link-local interface. Returns false when invalid.
- * Every character is read once (`c` carries it from one step to the next): reading the
- * separators again cost 15–30 % of the parse.
+ * Every character is read once (`c` carries it from one step to the next): reading is the
+ * parse's cost, separators included.
  */
 function parseIPv6Into(text: string, out: Uint32Array, start = 0, end = text.length): boolean {
   if (end - start < 2 || end - start > 45) return false;
@@ -137,8 +137,8 @@ function parseIPv6Into(text: string, out: Uint32Array, start = 0, end = text.len
 /**
  * Turns the `count` groups parsed around a `::` (before group `gap`) into all eight: the groups
  * after the gap move to the end, the gap fills with zeros. No closures here or in the parser:
- * tsx's keepNames wraps each closure created per call in a defineProperty, which alone used to
- * cost more than the whole parse.
+ * tsx's keepNames wraps each closure created per call in a defineProperty, which alone costs more
+ * than the whole parse.
  */
 function expandGap(count: number, gap: number): void {
   const tail = count - gap;
@@ -276,10 +276,6 @@ export function canonicalIp(text: string): string | null {
 
 export function bitsOf(family: Family): 32 | 128 {
   return family === 4 ? 32 : 128;
-}
-
-export function familyOf(ip: Ip): Family {
-  return ip.family;
 }
 
 function maskWord(word: number, wordIndex: number, prefix: number): number {

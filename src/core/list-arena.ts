@@ -1,10 +1,10 @@
 // Every access list of the decision index packed into one shared Uint32Array (the arena), each
 // list a contiguous record named by an integer handle (its offset).
 //
-// Why: a per-account decision used to walk account → compiled list → PrefixTable → typed array
-// → backing store (and again for the device), each a dependent load and, over tens of thousands
-// of lists, mostly a cache miss. Here the account object holds the handle, the arena is one
-// array whose backing store stays hot, and a list's header and intervals sit side by side.
+// Why: over tens of thousands of lists each dependent load of a decision is mostly a cache miss,
+// so a list is no chain of objects (compiled list → PrefixTable → typed array → backing store)
+// but a record: the account object holds the handle, the arena is one array whose backing store
+// stays hot, and a list's header and intervals sit side by side.
 //
 // Within a record each family's intervals form a static search tree laid out breadth first, so
 // that the first levels of every search share the header's cache line or the next; a binary
@@ -13,8 +13,8 @@
 //   with its interval's value, after the value in effect before its first start. A search
 //   counts the starts ≤ the address in a node, without branches, and steps to that child; in
 //   the last node it visits the count picks the answer. Two levels hold 24 intervals, three
-//   124: a typical list is searched in two or three nodes. (Measured against 2- to 8-way trees:
-//   4 starts a node was fastest, 5–8 % ahead of the binary one at 100 k CIDRs.) The last node's
+//   124: a typical list is searched in two or three nodes. (Four starts a node measured fastest
+//   of the 2- to 8-way trees: docs/performance.md, "Figures behind the code".) The last node's
 //   unused starts are 0xffffffff carrying the last value: an interval that changes nothing.
 // - IPv6: the binary tree in Eytzinger order (node k's children are 2k and 2k + 1), where a
 //   comparison is four words. The descent ends at the first interval that starts after the
@@ -142,23 +142,6 @@ export class ListArena {
     return moved;
   }
 
-  /**
-   * A list's flags (0 for NO_LIST), the first word of its record. `allows` takes them from the
-   * caller so that the caller can read them before it parses the source: the record's cache miss
-   * then overlaps the parse instead of following it (5–9 % of a decision at 100 k CIDRs).
-   */
-  flagsOf(handle: number): number {
-    return handle === NO_LIST ? 0 : this.words[handle + FLAGS]!;
-  }
-
-  /** The fast path: does the list let the source through? (api.md §4; NO_LIST allows.) */
-  allows(handle: number, flags: number, family: 4 | 6, source: Uint32Array, userAgent: string): boolean {
-    if (handle === NO_LIST) return true;
-    if (flags & HAS_USER_AGENT && !this.userAgentMatches(handle, userAgent)) return false;
-    const inList = this.find(handle, family, source) >= 0;
-    return inList === ((flags & ALLOW_IF_IN) !== 0);
-  }
-
   /** Index in the list's cidrs of the most specific entry holding the source, or -1. */
   find(handle: number, family: 4 | 6, source: Uint32Array): number {
     return family === 4 ? this.find4(handle, source[0]!) : this.find6(handle, source);
@@ -177,11 +160,6 @@ export class ListArena {
   /** Does the list hold a stored pattern that does not compile? */
   userAgentInvalid(handle: number): boolean {
     return (this.words[handle + FLAGS]! & USER_AGENT_INVALID) !== 0;
-  }
-
-  /** Bytes of the arena (for the index-size metric). */
-  get bytes(): number {
-    return this.words.byteLength;
   }
 
   private userAgentMatches(handle: number, userAgent: string): boolean {

@@ -7,10 +7,9 @@
 // The jump table is sized to the table (a slot per two to four intervals, at most 2^18 slots)
 // and indexes the bits just after the leading bits every interval shares: a list of customer
 // /48s inside 2001:db8::/32 still spreads over the whole table, and a 20-entry list costs a few
-// words, not a fixed 256 KiB. Its slot is a lookup's first load: at a slot or two per interval
-// it was the largest array of the table (1 MiB of 2.1 at 100 k entries) and left the cache with
-// the rest; a quarter of that size took IPv4 lookups at 100 k entries about a fifth less time,
-// for ≤ 10 % more at 10 k, where everything is cached (docs/performance-history.md, fifth round).
+// words, not a fixed 256 KiB. Its slot is a lookup's first load, so the table is kept small
+// enough to stay in cache beside the intervals (figures: docs/performance.md, "Figures behind
+// the code").
 
 import type { Cidr } from './ip.ts';
 
@@ -93,8 +92,7 @@ class Blocks {
   /**
    * IPv6: each block as the 64-bit key (first word, as many leading bits of the second as the
    * index leaves room for, index) sorted natively; only blocks whose keys tie on those leading
-   * bits then go through the comparator, a run at a time. A million-entry trunk table's 300 k
-   * IPv6 blocks sorted ~4× faster than with the comparator alone.
+   * bits then go through the comparator, a run at a time: a native sort does the bulk of the work.
    */
   private sortByLeadingBits(order: Int32Array): Int32Array {
     const count = order.length;
@@ -121,8 +119,8 @@ class Blocks {
 
   /**
    * IPv4 only: each block as the 64-bit key (start, prefix, index) sorted natively, with no
-   * comparator call per comparison (a million-entry trunk table sorts ~10× faster). The keys are
-   * written and read as 32-bit halves, so no BigInt is made.
+   * comparator call per comparison. The keys are written and read as 32-bit halves, so no BigInt
+   * is made.
    */
   private sortByKey(order: Int32Array): Int32Array {
     const count = order.length;
@@ -470,12 +468,6 @@ export class PrefixTable {
       } else hi = mid;
     }
     return found < 0 ? NONE : this.values6[found]!;
-  }
-
-  /** Bytes held by the typed arrays (for the index-size metric). */
-  get bytes(): number {
-    const jump = (this.jump4?.slots.byteLength ?? 0) + (this.jump6?.slots.byteLength ?? 0);
-    return this.starts4.byteLength + this.values4.byteLength + this.starts6.byteLength + this.values6.byteLength + jump;
   }
 }
 

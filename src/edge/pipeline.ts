@@ -288,7 +288,8 @@ function proxyBranch(key: string, senderVia: Via, request: SipRequest): string {
 
 /**
  * SHA-256 over the key and the data, cut to 96 bits: with the key first and most of the digest
- * withheld, no length extension applies, and it costs a sixth of createHmac (0.3 against 1.8 µs).
+ * withheld, no length extension applies, and a one-shot hash costs far less than createHmac
+ * (docs/performance.md, "Figures behind the code").
  */
 function branchMac(key: string, id: string, nextHop: Endpoint): string {
   return hash('sha256', `${key}|${id}|${formatHostPort(nextHop)}`, 'base64url').slice(0, BRANCH_MAC_LENGTH);

@@ -5,10 +5,10 @@
 import type { AccessList } from '../core/acl.ts';
 import { checkUserAgent } from '../core/acl.ts';
 import { parseCidr } from '../core/ip.ts';
-import type { AccountDecision } from '../core/index.ts';
+import type { AccountDecision, RealmDecision } from '../core/index.ts';
 import type { Json, Repository } from '../store/port.ts';
 import type { Actor } from './actor.ts';
-import { authorize } from './actor.ts';
+import { authorize, requireSuperduper } from './actor.ts';
 import { findAccount } from './accounts.ts';
 import { recordAudit } from './audit.ts';
 import type { ServiceContext } from './context.ts';
@@ -73,6 +73,10 @@ export function presentAccessList(list: AccessList | null): Json {
 export type ListOwner = { accountId: string; deviceId?: string };
 
 export async function getAccessList(ctx: ServiceContext, actor: Actor, owner: ListOwner): Promise<AccessList | null> {
+  if (owner.deviceId === undefined) {
+    const indexed = accessListFromIndex(ctx, actor, owner.accountId);
+    if (indexed !== undefined) return indexed;
+  }
   const account = await findAccount(ctx, actor, owner.accountId, 'read');
   if (owner.deviceId === undefined) return account.accessList;
   const device = await ctx.store.read.getDevice(owner.deviceId);
@@ -118,26 +122,56 @@ export async function writeAccessList(tx: Repository, actor: Actor, owner: ListO
   return list;
 }
 
-/**
- * The decision API (api.md §4): which rule decided, for the account and (when asked) the device.
- * Answered from memory alone, authorisation included: the index knows every account's place in
- * the hierarchy and every device, as of the last committed change.
- */
 /** The 400 for a source that is no IPv4 or IPv6 address. */
-export const notAnAddress = (ip: string) => invalid({ ip: { format: { message: `'${ip}' is not an IPv4 or IPv6 address`, value: ip, target: 'query' } } });
+const notAnAddress = (ip: string) => invalid({ ip: { format: { message: `'${ip}' is not an IPv4 or IPv6 address`, value: ip, target: 'query' } } });
 
-export async function checkAccess(ctx: ServiceContext, actor: Actor, accountId: string, query: { ip?: string; user_agent?: string; device_id?: string }): Promise<AccountDecision> {
+const requiredInQuery = (names: readonly string[]) => invalid(Object.fromEntries(names.map((name) => [name, { required: { message: 'Field is required but missing', target: 'query' } }])));
+
+export type CheckQuery = { ip?: string; user_agent?: string; device_id?: string };
+export type DecideQuery = { ip?: string; realm?: string; username?: string; user_agent?: string };
+
+// The decision API (api.md §4) is answered from memory alone, authorisation included: the index
+// knows every account's place in the hierarchy and every device, as of the last applied change.
+// The `…FromIndex` functions never wait, so the HTTP fast path (api/fast-path.ts) calls them too.
+
+/** Which rule decided, for the account and (when asked) the device; 404 for what the index does not know. */
+export function checkFromIndex(ctx: ServiceContext, actor: Actor, accountId: string, query: CheckQuery): AccountDecision {
+  const path = ctx.decisions.accountPath(accountId);
+  if (path === undefined) throw notFound(accountId);
+  authorize(actor, { path }, 'read');
+  if (query.ip === undefined || query.ip === '') throw requiredInQuery(['ip']);
+  if (query.device_id !== undefined && !ctx.decisions.hasDevice(accountId, query.device_id)) throw notFound(query.device_id);
+  const verdict = ctx.decisions.decide(accountId, query.device_id, query.ip, query.user_agent ?? '');
+  if (verdict === null) throw notAnAddress(query.ip);
+  return verdict;
+}
+
+export async function checkAccess(ctx: ServiceContext, actor: Actor, accountId: string, query: CheckQuery): Promise<AccountDecision> {
   // An account or device written through another node a moment ago may not be indexed here yet:
   // catch up with the change feed before answering 404 (the next write's decisions see it anyway).
   if (ctx.decisions.accountPath(accountId) === undefined || (query.device_id !== undefined && !ctx.decisions.hasDevice(accountId, query.device_id))) {
     await ctx.decisions.catchUp().catch(() => ctx.decisions.markStale());
   }
+  return checkFromIndex(ctx, actor, accountId, query);
+}
+
+/** The decision an edge asks for, by realm and SIP username: for a superduper admin only. */
+export function decideFromIndex(ctx: ServiceContext, actor: Actor, query: DecideQuery): RealmDecision {
+  requireSuperduper(actor);
+  const missing = (['ip', 'realm'] as const).filter((name) => !query[name]);
+  if (missing.length > 0) throw requiredInQuery(missing);
+  return ctx.decisions.decideByRealm(query.ip!, query.realm!, query.username ?? '', query.user_agent ?? '');
+}
+
+/**
+ * An account's list as the index holds it (null: none), which every write applies before it
+ * answers; undefined when the index cannot say (an unknown account, or an index that may be
+ * behind the database): then getAccessList reads the database.
+ */
+export function accessListFromIndex(ctx: ServiceContext, actor: Actor, accountId: string): AccessList | null | undefined {
+  const stored = ctx.decisions.storedAccessList(accountId);
   const path = ctx.decisions.accountPath(accountId);
-  if (path === undefined) throw notFound(accountId);
+  if (stored === undefined || path === undefined) return undefined;
   authorize(actor, { path }, 'read');
-  if (query.ip === undefined || query.ip === '') throw invalid({ ip: { required: { message: 'Field is required but missing', target: 'query' } } });
-  if (query.device_id !== undefined && !ctx.decisions.hasDevice(accountId, query.device_id)) throw notFound(query.device_id);
-  const verdict = ctx.decisions.decide(accountId, query.device_id, query.ip, query.user_agent ?? '');
-  if (verdict === null) throw notAnAddress(query.ip);
-  return verdict;
+  return stored;
 }

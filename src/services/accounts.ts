@@ -1,6 +1,6 @@
-// Accounts and their hierarchy (api.md §2): creation (the first account is the superduper
-// master), reading, replacing, patching, deleting (children first; dedicated IPs go back to the
-// pool), children, descendants and the account's API key.
+// Accounts and their hierarchy (api.md §2): creation (bootstrap.ts makes the first one, the
+// superduper master), reading, replacing, patching, deleting (children first; dedicated IPs go
+// back to the pool), children, descendants and the account's API key.
 
 import { randomBytes } from 'node:crypto';
 import type { AccountRow, Json, Repository } from '../store/port.ts';
@@ -15,7 +15,6 @@ import { Failure, invalid, notFound } from './errors.ts';
 import { newId, nextRevision, now } from './identity.ts';
 import { AccountSchema, check } from './schemas.ts';
 import { apiKeyHashOf } from './secrets.ts';
-import { createUserInTx } from './users.ts';
 
 /** Fields a body never sets (api.md §1); `ui_metadata` and `accept_charges` are ignored too. */
 const SERVER_OWNED = new Set(['id', 'parent_id', 'superduper_admin', 'created', 'modified', 'revision', 'api_key', 'ui_metadata', 'accept_charges', 'access_lists']);
@@ -58,7 +57,8 @@ function newApiKey(ctx: ServiceContext, accountId: string): { apiKey: string; ap
   return { apiKey, apiKeyHash: apiKeyHashOf(apiKey), apiKeySealed: ctx.secrets.seal(accountId, apiKey) };
 }
 
-async function insertAccount(ctx: ServiceContext, tx: Repository, input: { name: string; realm: string; extra: Json; parent: AccountRow | null; superduper: boolean }): Promise<AccountRow> {
+/** Inserts a new account row (its realm still free) inside the caller's transaction, announced. */
+export async function insertAccount(ctx: ServiceContext, tx: Repository, input: { name: string; realm: string; extra: Json; parent: AccountRow | null; superduper: boolean }): Promise<AccountRow> {
   const realm = input.realm.toLowerCase();
   if (await tx.getAccountByRealm(realm)) throw realmTaken(realm);
   const id = newId();
@@ -88,22 +88,6 @@ async function insertAccount(ctx: ServiceContext, tx: Repository, input: { name:
   }
   await tx.recordChange('account', id, at);
   return row;
-}
-
-/**
- * The bootstrap (`ipwarden create-account`): the first account becomes the superduper master;
- * later ones are created under it. Creates the account's first admin user too.
- */
-export async function bootstrapAccount(ctx: ServiceContext, actor: Actor, input: { name: string; realm: string; username: string; password: string }): Promise<AccountRow> {
-  check(AccountSchema, { name: input.name, realm: input.realm });
-  return commit(ctx, async (tx) => {
-    const first = (await tx.countAccounts()) === 0;
-    const master = first ? null : (await tx.getMasterAccount()) ?? null;
-    const account = await insertAccount(ctx, tx, { name: input.name, realm: input.realm, extra: {}, parent: master, superduper: first });
-    await createUserInTx(ctx, tx, actor, account, { username: input.username, password: input.password, priv_level: 'admin' });
-    await recordAudit(tx, actor, { accountId: account.id, action: 'create', resource: 'accounts', resourceId: account.id, after: presentAccount(account) });
-    return account;
-  });
 }
 
 export async function createChildAccount(ctx: ServiceContext, actor: Actor, parentId: string, body: Json): Promise<AccountRow> {

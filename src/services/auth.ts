@@ -25,8 +25,8 @@ export interface AuthSettings {
 
 export const DEFAULT_AUTH: AuthSettings = { tokenTtlSeconds: 3600, maxFailures: 10, failureWindowSeconds: 900, maxFailuresPerAccount: 10 };
 
-/** How long a verified token is trusted from memory: a revoked token stops working within this. */
-const TOKEN_CACHE_MS = 1000;
+/** Milliseconds since the epoch: Date.now, or a test's hand-moved clock. */
+export type Clock = () => number;
 
 export interface Session {
   token: string;
@@ -43,6 +43,42 @@ function base64url(value: string | Buffer): string {
 
 export function hashToken(token: string): string {
   return createHash('sha256').update(token).digest('hex');
+}
+
+/**
+ * Verified tokens, trusted from memory for `trustMs` after their verification (so a token revoked
+ * on another node stops working here within it) and never past their expiry. Keyed by the token
+ * itself: a hit costs one Map lookup, no hashing.
+ */
+export class TokenCache {
+  private readonly entries = new Map<string, { session: Session; until: number; expires: number }>();
+
+  constructor(
+    private readonly clock: Clock = Date.now,
+    private readonly trustMs = 1000,
+  ) {}
+
+  /** The session of a token verified less than `trustMs` ago, unexpired; undefined: verify it. */
+  fresh(token: string): Session | undefined {
+    const entry = this.entries.get(token);
+    const now = this.clock();
+    return entry !== undefined && entry.until > now && entry.expires > now ? entry.session : undefined;
+  }
+
+  /** The session of a token verified at any time before, unexpired (for when the database is out of reach). */
+  known(token: string): Session | undefined {
+    const entry = this.entries.get(token);
+    return entry !== undefined && entry.expires > this.clock() ? entry.session : undefined;
+  }
+
+  add(token: string, session: Session, expiresMs: number): void {
+    if (this.entries.size > 100_000) this.entries.clear();
+    this.entries.set(token, { session, until: this.clock() + this.trustMs, expires: expiresMs });
+  }
+
+  delete(token: string): void {
+    this.entries.delete(token);
+  }
 }
 
 /** What one login attempt is counted against. */
@@ -64,6 +100,7 @@ export class LoginThrottle {
   constructor(
     private readonly store: Store,
     private readonly settings: AuthSettings,
+    private readonly clock: Clock = Date.now,
   ) {}
 
   private since(nowMs: number): string {
@@ -78,7 +115,7 @@ export class LoginThrottle {
   }
 
   /** Counts the attempt and returns its id, or throws 429 (counting nothing) when a limit is reached. */
-  async reserve(keys: AttemptKeys, nowMs = Date.now()): Promise<string> {
+  async reserve(keys: AttemptKeys, nowMs = this.clock()): Promise<string> {
     const attempt = randomBytes(16).toString('hex');
     const since = this.since(nowMs);
     const { maxFailures, maxFailuresPerAccount } = this.settings;
@@ -103,24 +140,36 @@ export class LoginThrottle {
   }
 }
 
+export interface AuthTime {
+  /** What expiry, the login window and the token cache are measured by (default: Date.now). */
+  clock?: Clock;
+  /** Verified tokens trusted from memory (default: for a second, by `clock`). */
+  cache?: TokenCache;
+}
+
 export class Authenticator {
-  private readonly cache = new Map<string, { session: Session; until: number; expires: number }>();
+  private readonly clock: Clock;
+  private readonly cache: TokenCache;
   readonly throttle: LoginThrottle;
 
   constructor(
     private readonly ctx: ServiceContext,
     private readonly settings: AuthSettings = DEFAULT_AUTH,
+    time: AuthTime = {},
   ) {
-    this.throttle = new LoginThrottle(ctx.store, settings);
+    this.clock = time.clock ?? Date.now;
+    this.cache = time.cache ?? new TokenCache(this.clock);
+    this.throttle = new LoginThrottle(ctx.store, settings, this.clock);
   }
 
   /** A token, and the login in the audit trail (api.md §2: who, from where; never a secret). */
   private async issue(repo: Repository, account: AccountRow, ownerId: string | null, method: string, source: string): Promise<Session> {
-    const expires = new Date(Date.now() + this.settings.tokenTtlSeconds * 1000);
+    const issued = this.clock();
+    const expires = new Date(issued + this.settings.tokenTtlSeconds * 1000);
     const header = base64url(JSON.stringify({ alg: 'none', typ: 'JWT' }));
     const payload = base64url(JSON.stringify({ account_id: account.id, owner_id: ownerId, method, exp: Math.floor(expires.getTime() / 1000) }));
     const token = `${header}.${payload}.${base64url(randomBytes(32))}`;
-    const row: TokenRow = { hash: hashToken(token), accountId: account.id, ownerId, method, expiresAt: expires.toISOString(), created: new Date().toISOString() };
+    const row: TokenRow = { hash: hashToken(token), accountId: account.id, ownerId, method, expiresAt: expires.toISOString(), created: new Date(issued).toISOString() };
     // Expired tokens go as new ones come (an indexed delete of what has aged out since).
     await repo.deleteExpiredTokens(row.created);
     await repo.insertToken(row);
@@ -210,38 +259,31 @@ export class Authenticator {
     return account;
   }
 
-  /**
-   * The session of a token verified less than a second ago, without waiting: keyed by the token
-   * itself, a hit costs one Map lookup, no hashing. Undefined: ask verify().
-   */
-  cachedSession(token: string, nowMs = Date.now()): Session | undefined {
-    const cached = this.cache.get(token);
-    return cached !== undefined && cached.until > nowMs && cached.expires > nowMs ? cached.session : undefined;
+  /** The session of a token verified a moment ago (the token cache's trust), without waiting; undefined: ask verify(). */
+  cachedSession(token: string): Session | undefined {
+    return this.cache.fresh(token);
   }
 
-  /** The session a token opens, or 401. Verified tokens are trusted from memory for a second. */
+  /** The session a token opens, or 401. Verified tokens are trusted from memory for a while (TokenCache). */
   async verify(token: string): Promise<Session> {
-    const nowMs = Date.now();
-    const hit = this.cachedSession(token, nowMs);
+    const hit = this.cache.fresh(token);
     if (hit !== undefined) return hit;
-    const cached = this.cache.get(token);
-    const hash = hashToken(token);
     let row: TokenRow | undefined;
     try {
-      row = await this.ctx.store.read.getToken(hash);
+      row = await this.ctx.store.read.getToken(hashToken(token));
     } catch (error) {
       // api.md §6: a node cut off from the database keeps answering decisions, so a token it
       // verified before stays good (until it expires) while the database cannot be reached.
-      if (error instanceof StoreUnavailableError && cached && cached.expires > nowMs) return cached.session;
+      const known = error instanceof StoreUnavailableError ? this.cache.known(token) : undefined;
+      if (known !== undefined) return known;
       throw error;
     }
     this.cache.delete(token);
-    if (!row || Date.parse(row.expiresAt) <= nowMs) throw unauthorized();
+    if (!row || Date.parse(row.expiresAt) <= this.clock()) throw unauthorized();
     const account = await this.ctx.store.read.getAccount(row.accountId);
     if (!account) throw unauthorized();
     const session = { token, expiresAt: row.expiresAt, method: row.method, actor: await this.actorOf(row, account) };
-    if (this.cache.size > 100_000) this.cache.clear();
-    this.cache.set(token, { session, until: nowMs + TOKEN_CACHE_MS, expires: Date.parse(row.expiresAt) });
+    this.cache.add(token, session, Date.parse(row.expiresAt));
     return session;
   }
 

@@ -25,6 +25,9 @@ export class Failure extends Error {
   }
 }
 
+/** The database cannot be reached: any service call may fail so (api.md §6: 503). */
+export { StoreUnavailableError } from '../store/port.ts';
+
 export const notFound = (id: string) => new Failure('not_found', 'bad identifier', { cause: id });
 export const forbidden = () => new Failure('forbidden', 'forbidden');
 export const conflict = (message: string, cause?: string) => new Failure('conflict', message, cause === undefined ? {} : { cause });

@@ -71,7 +71,9 @@ async function auditPool(tx: Repository, actor: Actor, action: 'create' | 'updat
   await recordAudit(tx, actor, { accountId, action, resource: 'ips', resourceId: ip, before: before && presentIp(before), after: after && presentIp(after) });
 }
 
-export async function addPoolIp(ctx: ServiceContext, actor: Actor, body: Json): Promise<IpRow> {
+/** `viaAccountId`: added through an account's path (the seed's own example), which must exist. */
+export async function addPoolIp(ctx: ServiceContext, actor: Actor, body: Json, viaAccountId?: string): Promise<IpRow> {
+  if (viaAccountId !== undefined) await findAccount(ctx, actor, viaAccountId, 'read');
   requireSuperduper(actor);
   const valid = check(PoolIpSchema, trimmed(body));
   const ip = canonicalOrFail(valid.ip, 'ip')!;
@@ -127,12 +129,22 @@ export async function importPoolIps(ctx: ServiceContext, actor: Actor, rows: { l
   });
 }
 
-export async function listPool(ctx: ServiceContext, actor: Actor, filter: IpFilter): Promise<IpRow[]> {
+/** The pool's filters (api.md §3); a status other than `available` or `assigned` filters nothing. */
+export type PoolQuery = { zone?: string; host?: string; status?: string };
+
+export async function listPool(ctx: ServiceContext, actor: Actor, query: PoolQuery): Promise<IpRow[]> {
   requireSuperduper(actor);
+  const filter: IpFilter = {};
+  if (query.zone) filter.zone = query.zone;
+  if (query.host) filter.host = query.host;
+  if (query.status === 'available' || query.status === 'assigned') filter.status = query.status;
   return sortByAddress(await ctx.store.read.listIps(filter));
 }
 
-export async function poolHostsOrZones(ctx: ServiceContext, field: 'host' | 'zone'): Promise<string[]> {
+/** The pool's distinct hosts or zones: the whole pool's for a superduper admin, or asked through an account its readers may see. */
+export async function poolHostsOrZones(ctx: ServiceContext, actor: Actor, field: 'host' | 'zone', viaAccountId?: string): Promise<string[]> {
+  if (viaAccountId === undefined) requireSuperduper(actor);
+  else await findAccount(ctx, actor, viaAccountId, 'read');
   const rows = await ctx.store.read.listIps({});
   return [...new Set(rows.map((r) => r[field]))].sort();
 }

@@ -9,13 +9,13 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Registry } from 'prom-client';
 import { buildApp } from '../../src/api/app.ts';
 import { loadConfig } from '../../src/config.ts';
 import { startServices } from '../../src/main.ts';
 import { credentialsOf, hashCredentials } from '../../src/services/passwords.ts';
 import { loadMigrations, statementsOf } from '../../src/store/migrations.ts';
+import { TestClock } from '../support/clock.ts';
 import { startHarness, type Harness } from '../support/harness.ts';
 import { assertError, ok } from '../support/responses.ts';
 
@@ -34,8 +34,10 @@ describe('API keys', () => {
     const old = await apiKeyOf(h, a.id, a.token);
     const oldSession = ok(await apiAuth(h, old), 201).auth_token as string;
 
-    // A second node: its own services and app over the same database file and key.
-    const other = await startServices(h.config);
+    // A second node: its own services and app over the same database file and key, its clock
+    // standing still until the test moves it.
+    const otherClock = new TestClock('frozen');
+    const other = await startServices(h.config, undefined, { clock: otherClock.now });
     const otherApp = await buildApp(other, { corsOrigin: '*', bodyLimit: 1 << 20, registry: new Registry() });
     try {
       const onOther = (method: 'GET' | 'PUT', url: string, options: { token?: string; data?: unknown } = {}) =>
@@ -56,7 +58,8 @@ describe('API keys', () => {
       ok(await apiAuth(h, fresh), 201);
       // The old key's sessions end with it: at once here, within the token cache's second there.
       assertError(await h.request('GET', '/v2/token_auth', { token: oldSession }), 401, 'invalid_credentials');
-      await sleep(1100);
+      assert.equal((await onOther('GET', '/v2/token_auth', { token: oldSession })).statusCode, 200, 'trusted from memory for its second');
+      otherClock.advance(1000);
       assert.equal((await onOther('GET', '/v2/token_auth', { token: oldSession })).statusCode, 401);
       // A user's session is not a key's: it lives on.
       ok(await h.request('GET', '/v2/token_auth', { token: a.token }));

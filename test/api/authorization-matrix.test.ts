@@ -4,9 +4,9 @@
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { ROUTES } from '../../src/api/app.ts';
 import { credentialsOf } from '../../src/services/passwords.ts';
+import { TestClock } from '../support/clock.ts';
 import { startHarness, type Harness } from '../support/harness.ts';
 
 let h: Harness;
@@ -57,8 +57,8 @@ async function makeVictim(): Promise<Victim & { realm: string }> {
 
 before(async () => {
   h = await startHarness();
-  expiring = await startHarness({ tokenTtlSeconds: '1' });
-  const expiringStarted = Date.now();
+  const expiringClock = new TestClock('running');
+  expiring = await startHarness({ tokenTtlSeconds: '1' }, { clock: expiringClock.now });
   parent = await h.account('Parent');
   other = await h.account('Other');
   const v = await makeVictim();
@@ -75,8 +75,7 @@ before(async () => {
   const revoked = await h.request('DELETE', '/v2/token_auth', { token: tokens.revoked });
   assert.equal(revoked.statusCode, 200);
   expiredToken = expiring.master.token;
-  const wait = 1100 - (Date.now() - expiringStarted);
-  if (wait > 0) await sleep(wait);
+  expiringClock.advance(1000);
 });
 after(async () => {
   await h.close();

@@ -11,7 +11,7 @@ import { Registry } from 'prom-client';
 import { buildApp } from '../../src/api/app.ts';
 import { loadConfig } from '../../src/config.ts';
 import { createLogger, startServices } from '../../src/main.ts';
-import { bootstrapAccount } from '../../src/services/accounts.ts';
+import { bootstrapAccount } from '../../src/services/bootstrap.ts';
 import { SYSTEM_ACTOR } from '../../src/services/actor.ts';
 import { credentialsOf } from '../../src/services/passwords.ts';
 

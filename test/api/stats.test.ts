@@ -10,7 +10,7 @@ import { Registry } from 'prom-client';
 import { createEdgeMetrics } from '../../src/edge/metrics.ts';
 import { loadConfig } from '../../src/config.ts';
 import { serve } from '../../src/main.ts';
-import { bootstrapAccount } from '../../src/services/accounts.ts';
+import { bootstrapAccount } from '../../src/services/bootstrap.ts';
 import { SYSTEM_ACTOR } from '../../src/services/actor.ts';
 import { credentialsOf } from '../../src/services/passwords.ts';
 import { buildApp } from '../../src/api/app.ts';

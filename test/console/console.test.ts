@@ -13,7 +13,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { registerConsole } from '../../src/api/console.ts';
 import { loadConfig } from '../../src/config.ts';
 import { serve, type Server } from '../../src/main.ts';
-import { bootstrapAccount } from '../../src/services/accounts.ts';
+import { bootstrapAccount } from '../../src/services/bootstrap.ts';
 import { SYSTEM_ACTOR } from '../../src/services/actor.ts';
 import { credentialsOf } from '../../src/services/passwords.ts';
 import { startHarness, type Harness } from '../support/harness.ts';

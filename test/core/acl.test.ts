@@ -10,8 +10,6 @@ function judge(list: AccessList | undefined, source: string, userAgent = '') {
   const index = DecisionIndex.build({ accounts: [{ id: 'a', realm: 'a.test', accessList: list ?? null, devices: [] }], trunkEntries: [] });
   const explained = index.decide('a', undefined, source, userAgent);
   assert.ok(explained, source);
-  // The fast path must always agree with the explained one.
-  assert.equal(index.allows('a', undefined, source, userAgent) ? 'allow' : 'deny', explained.decision);
   return explained.account;
 }
 

@@ -40,7 +40,7 @@ describe('DecisionIndex: account and device lists must both allow', () => {
       account: { decision: 'allow', reason: 'matched', order: 'allow,deny', cidr: '192.0.2.0/24' },
     });
     assert.equal(index.decide(A, undefined, '198.51.100.1', '')?.decision, 'deny');
-    assert.equal(index.allows(A, undefined, '192.0.2.66', ''), true);
+    assert.equal(index.decide(A, undefined, '192.0.2.66', '')?.decision, 'allow');
   });
   test('the device list can deny what the account allows', () => {
     const verdict = index.decide(A, 'd1', '192.0.2.66', '');
@@ -49,12 +49,12 @@ describe('DecisionIndex: account and device lists must both allow', () => {
       account: { decision: 'allow', reason: 'matched', order: 'allow,deny', cidr: '192.0.2.0/24' },
       device: { decision: 'deny', reason: 'matched', order: 'deny,allow', cidr: '192.0.2.66' },
     });
-    assert.equal(index.allows(A, 'd1', '192.0.2.66', ''), false);
+    assert.equal(index.decide(A, 'd1', '192.0.2.66', '')?.decision, 'deny');
     assert.equal(index.decide(A, 'd1', '192.0.2.67', '')?.decision, 'allow');
   });
   test('the account list can deny what the device allows', () => {
     assert.equal(index.decide(A, 'd1', '198.51.100.1', '')?.decision, 'deny');
-    assert.equal(index.allows(A, 'd1', '198.51.100.1', ''), false);
+    assert.equal(index.decide(A, 'd1', '198.51.100.1', '')?.decision, 'deny');
   });
   test('a device user agent applies at device level', () => {
     assert.equal(index.decide(A, 'd2', '192.0.2.1', 'Yealink SIP-T46S')?.decision, 'allow');
@@ -63,17 +63,16 @@ describe('DecisionIndex: account and device lists must both allow', () => {
   test('a device without a list, and an unknown device of a known account, are judged no_list', () => {
     assert.deepEqual(index.decide(A, 'd3', '192.0.2.1', '')?.device, { decision: 'allow', reason: 'no_list' });
     assert.deepEqual(index.decide(A, 'nope', '192.0.2.1', '')?.device, { decision: 'allow', reason: 'no_list' });
-    assert.equal(index.allows(A, 'nope', '192.0.2.1', ''), true);
-    assert.equal(index.allows(A, 'nope', '198.51.100.1', ''), false);
+    assert.equal(index.decide(A, 'nope', '192.0.2.1', '')?.decision, 'allow');
+    assert.equal(index.decide(A, 'nope', '198.51.100.1', '')?.decision, 'deny');
   });
   test('an account without a list allows everything', () => {
     assert.deepEqual(index.decide(B, undefined, '198.51.100.1', ''), { decision: 'allow', account: { decision: 'allow', reason: 'no_list' } });
   });
   test('unknown accounts and malformed sources', () => {
     assert.equal(index.decide('c'.repeat(32), undefined, '192.0.2.1', ''), null);
-    assert.equal(index.allows('c'.repeat(32), undefined, '192.0.2.1', ''), false);
     assert.equal(index.decide(A, undefined, '192.0.2.300', ''), null);
-    assert.equal(index.allows(A, undefined, 'fe80::1%eth0', ''), false);
+    assert.equal(index.decide(A, undefined, 'fe80::1%eth0', ''), null);
   });
   test('IPv4-mapped sources are judged as IPv4', () => {
     assert.equal(index.decide(A, 'd1', '::ffff:192.0.2.66', '')?.decision, 'deny');
@@ -113,11 +112,11 @@ describe('DecisionIndex.decideByRealm', () => {
 describe('DecisionIndex changes take effect on the next decision', () => {
   test('putAccount replaces an account and its devices', () => {
     const index = sampleIndex();
-    assert.equal(index.allows(A, undefined, '198.51.100.1', ''), false);
+    assert.equal(index.decide(A, undefined, '198.51.100.1', '')?.decision, 'deny');
     index.putAccount(account(A, 'a.example.com', { order: 'allow,deny', cidrs: ['198.51.100.0/24'] }));
-    assert.equal(index.allows(A, undefined, '198.51.100.1', ''), true);
-    assert.equal(index.allows(A, undefined, '192.0.2.1', ''), false);
-    assert.equal(index.allows(A, 'd1', '198.51.100.1', ''), true, 'd1 is gone: no device list');
+    assert.equal(index.decide(A, undefined, '198.51.100.1', '')?.decision, 'allow');
+    assert.equal(index.decide(A, undefined, '192.0.2.1', '')?.decision, 'deny');
+    assert.equal(index.decide(A, 'd1', '198.51.100.1', '')?.decision, 'allow', 'd1 is gone: no device list');
   });
   test('putAccount adds a new account', () => {
     const index = sampleIndex();
@@ -125,7 +124,7 @@ describe('DecisionIndex changes take effect on the next decision', () => {
     assert.equal(index.hasAccount(C), false);
     index.putAccount(account(C, 'c.example.com', blockOne));
     assert.equal(index.accountCount, 3);
-    assert.equal(index.allows(C, undefined, '192.0.2.66', ''), false);
+    assert.equal(index.decide(C, undefined, '192.0.2.66', '')?.decision, 'deny');
     assert.equal(index.decideByRealm('192.0.2.1', 'c.example.com', 'x', '', 'deny').accountId, C);
   });
   test('removeAccount forgets the account and its realm', () => {
@@ -262,7 +261,6 @@ describe('decide() agrees with a naive evaluator of the api.md §4 table', () =>
             assert.equal(verdict.device, undefined);
           }
           assert.equal(verdict.decision, expected);
-          assert.equal(index.allows(A, deviceId, source, userAgent), expected === 'allow');
           const byRealm = index.decideByRealm(source, 'a.example.com', deviceId === undefined ? 'nobody' : `u${deviceIndex}`, userAgent, 'deny');
           if (deviceId === undefined || deviceIndex! < deviceLists.length) assert.equal(byRealm.decision, expected);
         },

@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import type { AccessList } from '../../src/core/acl.ts';
 import type { IndexAccount } from '../../src/core/index.ts';
 import { DecisionIndex } from '../../src/core/index.ts';
-import { ListArena, NO_LIST } from '../../src/core/list-arena.ts';
+import { ListArena } from '../../src/core/list-arena.ts';
 import type { Cidr } from '../../src/core/ip.ts';
 import { cidrContains, formatCidr, networkOf, parseCidr, parseIp, parseIpInto } from '../../src/core/ip.ts';
 
@@ -67,20 +67,18 @@ describe('ListArena', () => {
           assert.ok(family !== 0);
           const expected = naiveFind(list.cidrs, source);
           assert.equal(arena.find(handle, family, words), expected, `${source} in ${JSON.stringify(list.cidrs)}`);
-          assert.equal(arena.allows(handle, arena.flagsOf(handle), family, words, ''), (expected >= 0) === (list.order === 'allow,deny'));
         }
       }),
       { numRuns: 400 },
     );
   });
-  test('a missing list allows; a user agent that does not match denies', () => {
+  test('a user agent that does not match is a mismatch; a stored pattern that does not compile is invalid', () => {
     const arena = new ListArena();
-    const words = new Uint32Array(4);
-    const family = parseIpInto('192.0.2.1', words) as 4;
-    assert.equal(arena.allows(NO_LIST, arena.flagsOf(NO_LIST), family, words, ''), true);
     const handle = arena.add({ order: 'deny,allow', cidrs: [], user_agent: '^Yealink' });
-    assert.equal(arena.allows(handle, arena.flagsOf(handle), family, words, 'Yealink T46S'), true);
-    assert.equal(arena.allows(handle, arena.flagsOf(handle), family, words, 'Polycom'), false);
+    assert.equal(arena.userAgentCheck(handle, 'Yealink T46S'), 'ok');
+    assert.equal(arena.userAgentCheck(handle, 'Polycom'), 'mismatch');
+    const broken = arena.add({ order: 'deny,allow', cidrs: [], user_agent: 'Yealink(' });
+    assert.equal(arena.userAgentCheck(broken, 'Yealink('), 'invalid');
   });
 });
 
@@ -97,14 +95,14 @@ describe('DecisionIndex: compaction of the arena keeps every decision', () => {
     // Each replacement leaves ~10,000 words of garbage: compaction runs several times.
     for (let round = 0; round < 40; round++) index.putAccount({ id: 'churn', realm: 'churn.example', accessList: big(round), devices: [] });
     for (let i = 0; i < 20; i++) {
-      assert.equal(index.allows(`acct${i}`, undefined, `192.0.2.${i}`, ''), true);
-      assert.equal(index.allows(`acct${i}`, undefined, `192.0.2.${(i + 1) % 20}`, ''), false);
-      assert.equal(index.allows(`acct${i}`, undefined, `2001:db8::${i.toString(16)}`, ''), true);
-      assert.equal(index.allows(`acct${i}`, `dev${i}`, `192.0.2.${i}`, `Y${i}`), false, 'the device list denies it');
+      assert.equal(index.decide(`acct${i}`, undefined, `192.0.2.${i}`, '')?.decision, 'allow');
+      assert.equal(index.decide(`acct${i}`, undefined, `192.0.2.${(i + 1) % 20}`, '')?.decision, 'deny');
+      assert.equal(index.decide(`acct${i}`, undefined, `2001:db8::${i.toString(16)}`, '')?.decision, 'allow');
+      assert.equal(index.decide(`acct${i}`, `dev${i}`, `192.0.2.${i}`, `Y${i}`)?.decision, 'deny', 'the device list denies it');
       assert.equal(index.decide(`acct${i}`, `dev${i}`, `192.0.2.${i}`, 'Polycom')?.device?.reason, 'user_agent_mismatch');
     }
-    assert.equal(index.allows('churn', undefined, '10.39.19.135', ''), true);
-    assert.equal(index.allows('churn', undefined, '10.38.19.135', ''), false);
+    assert.equal(index.decide('churn', undefined, '10.39.19.135', '')?.decision, 'allow');
+    assert.equal(index.decide('churn', undefined, '10.38.19.135', '')?.decision, 'deny');
     assert.equal(index.decide('churn', undefined, '10.39.19.135', '')?.account.cidr, '10.39.19.135');
   });
 });

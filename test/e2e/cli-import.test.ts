@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { loadConfig } from '../../src/config.ts';
 import { startServices } from '../../src/main.ts';
-import { bootstrapAccount } from '../../src/services/accounts.ts';
+import { bootstrapAccount } from '../../src/services/bootstrap.ts';
 import { SYSTEM_ACTOR } from '../../src/services/actor.ts';
 import { createDevice } from '../../src/services/devices.ts';
 import { createTrunk } from '../../src/services/trunks.ts';

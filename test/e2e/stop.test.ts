@@ -56,9 +56,11 @@ test('SIGTERM: the request in flight completes, no new connection is accepted, t
   const server = await startServerProcess(['--sip', `udp:127.0.0.1:${sipPort}`, '--sip-upstream', '127.0.0.1:9']);
   assert.equal(await udpBindable(sipPort), false, 'the SIP edge holds its socket');
   try {
-    // A request in flight: its body arrives in two parts, the signal between them.
+    // A request in flight: its body arrives in two parts, the signal between them. It asks to
+    // continue, so the server's 100 Continue says it has the request in hand.
     const body = JSON.stringify({ data: { note: 'slow' } });
-    const req = request(`${server.base}/v2/health`, { method: 'GET', headers: { 'content-length': Buffer.byteLength(body) } });
+    const req = request(`${server.base}/v2/health`, { method: 'GET', headers: { 'content-length': Buffer.byteLength(body), expect: '100-continue' } });
+    const inHand = new Promise<void>((resolve) => req.once('continue', resolve));
     const answered = new Promise<{ status: number; text: string }>((resolve, reject) => {
       req.on('response', (response) => {
         let text = '';
@@ -67,13 +69,16 @@ test('SIGTERM: the request in flight completes, no new connection is accepted, t
       });
       req.on('error', reject);
     });
+    req.flushHeaders();
+    await inHand;
     req.write(body.slice(0, 5));
-    await sleep(300);
 
     server.child.kill('SIGTERM');
     await until(`no stopping line: ${server.output()}`, () => /"signal":"SIGTERM".*ipwarden stopping/.test(server.output()));
     assert.equal(await refused(server.port), true, 'a new connection is refused while stopping');
-    await sleep(300);
+    // Its metrics listener closes only once the requests in flight are answered: it still answers.
+    const metricsUrl = /metrics listening at (http:\/\/[^"]+)/.exec(server.output())![1]!;
+    assert.equal((await fetch(metricsUrl)).status, 200, 'still serving while a request is in flight');
     assert.equal(server.child.exitCode, null, 'still running while a request is in flight');
 
     req.end(body.slice(5));

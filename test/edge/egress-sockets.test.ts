@@ -1,7 +1,8 @@
 // The edge's sockets on dedicated IPs (api.md §7.1): one per IP of this host, following the pool;
 // an address that is not on the machine is reported and logged once, never fatal.
 import assert from 'node:assert/strict';
-import { createSocket } from 'node:dgram';
+import dgram, { createSocket } from 'node:dgram';
+import { syncBuiltinESMExports } from 'node:module';
 import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { pino } from 'pino';
@@ -25,7 +26,14 @@ const until = async (condition: () => boolean, what: string) => {
 };
 
 describe('EgressSockets', () => {
-  it('binds each IP, receives on it, reports an unbindable address once, and closes what leaves the pool', async () => {
+  it('binds each IP, receives on it, reports an unbindable address once, and closes what leaves the pool', async (t) => {
+    // Every bind attempt opens a socket: counted, so the test waits for retries, not for time.
+    const opened = t.mock.method(dgram, 'createSocket');
+    syncBuiltinESMExports();
+    t.after(() => {
+      opened.mock.restore();
+      syncBuiltinESMExports();
+    });
     const port = highPort();
     const { lines, logger } = capturedLogger();
     const received: string[] = [];
@@ -54,8 +62,9 @@ describe('EgressSockets', () => {
       client.close();
       assert.deepEqual(received, ['127.0.21.32 hello']);
 
-      // Retried every 20 ms here, logged once.
-      await new Promise((r) => setTimeout(r, 150));
+      // Retried every 20 ms here, logged once: wait until three retries have opened their sockets
+      // (after the three first binds and the test's client).
+      await until(() => opened.mock.callCount() >= 7, 'three retries of the unbindable address');
       assert.equal(lines.filter((l) => l.ip === '192.0.2.1' && /cannot bind/.test(l.msg)).length, 1);
 
       sockets.sync(['127.0.21.31']);

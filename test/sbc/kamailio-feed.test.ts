@@ -13,7 +13,19 @@ import { binRpcReply, binRpcRequest } from '../../src/sbc/kamailio-rpc.ts';
 const dir = mkdtempSync(join(tmpdir(), 'ipwarden-feed-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 const quiet = { info: () => undefined, warn: () => undefined };
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Lets I/O and promises run until `done()`. The feed's timers stand still (node:test's mock
+ * timers): only the test moves them, so every wait is for a condition, none for a time.
+ */
+async function until(done: () => boolean, what: string): Promise<void> {
+  const deadline = performance.now() + 5000;
+  while (!done() && performance.now() < deadline) await new Promise((resolve) => setImmediate(resolve));
+  assert.ok(done(), what);
+}
+
+/** One turn of the event loop: whatever a timer set going without I/O has run by then. */
+const settled = () => new Promise((resolve) => setImmediate(resolve));
 
 async function metric(registry: Registry, name: string, labels = ''): Promise<number> {
   const line = (await registry.metrics()).split('\n').find((l) => l.startsWith(`${name}${labels} `));
@@ -21,7 +33,8 @@ async function metric(registry: Registry, name: string, labels = ''): Promise<nu
 }
 
 describe('KamailioFeed', () => {
-  test('writes at start, rewrites (and reloads) once per burst of changes, and not at all when the text is the same', async () => {
+  test('writes at start, rewrites (and reloads) once per burst of changes, and not at all when the text is the same', async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
     const file = join(dir, 'burst.list');
     let text = '1 203.0.113.1 32 0 a:b\n';
     let renders = 0;
@@ -33,46 +46,58 @@ describe('KamailioFeed', () => {
     assert.deepEqual(reloads, [RELOAD_METHOD]);
     text = '1 203.0.113.2 32 0 a:b\n';
     for (let i = 0; i < 10; i++) feed.changed();
-    await sleep(150);
+    t.mock.timers.tick(29);
+    await settled();
+    assert.equal(renders, 1, 'nothing before the quiet time is over');
+    t.mock.timers.tick(1);
+    await until(() => reloads.length === 2, 'the burst is written and reloaded');
     assert.equal(renders, 2, 'ten changes in a burst: one render');
     assert.equal(readFileSync(file, 'utf8'), text);
     feed.changed();
-    await sleep(100);
-    assert.equal(renders, 3);
+    t.mock.timers.tick(30);
+    await until(() => renders === 3, 'a later change renders again');
+    await settled();
     assert.equal(reloads.length, 2, 'same text: no rewrite, no reload');
     assert.equal(await metric(registry, 'ipwarden_kamailio_address_writes_total'), 2);
     assert.deepEqual(readdirSync(dir).filter((f) => f.includes('.tmp')), [], 'no temporary file left behind');
     feed.stop();
   });
 
-  test('a failing reload is retried with backoff until it succeeds, and counted', async () => {
+  test('a failing reload is retried with backoff until it succeeds, and counted', async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
     const file = join(dir, 'retry.list');
-    const attempts: number[] = [];
+    let attempts = 0;
     const registry = new Registry();
     const feed = new KamailioFeed({
       file,
       render: async () => '1 198.51.100.1 32 0 a:b\n',
       reload: async () => {
-        attempts.push(Date.now());
-        if (attempts.length <= 3) throw new Error('ongoing reload');
+        attempts++;
+        if (attempts <= 3) throw new Error('ongoing reload');
       },
       registry,
       logger: quiet,
       retryMs: { first: 40, max: 100 },
     });
     await feed.start();
+    assert.equal(attempts, 1);
     assert.equal(await metric(registry, 'ipwarden_kamailio_reload_pending'), 1);
-    const deadline = Date.now() + 2000;
-    while (attempts.length < 4 && Date.now() < deadline) await sleep(10);
-    assert.equal(attempts.length, 4);
-    const gaps = attempts.slice(1).map((t, i) => t - attempts[i]!);
-    // 40, 80, then 100 (the cap): each wait at least as long as the backoff asks
-    assert.ok(gaps[0]! >= 38 && gaps[1]! >= 78 && gaps[2]! >= 98, `gaps ${gaps.join(', ')}`);
+    // 40, 80, then 100 (the cap): no attempt a millisecond early, one on time.
+    for (const wait of [40, 80, 100]) {
+      const before: number = attempts;
+      t.mock.timers.tick(wait - 1);
+      await settled();
+      assert.equal(attempts, before, `no retry before ${wait} ms`);
+      t.mock.timers.tick(1);
+      await until(() => attempts === before + 1, `a retry after ${wait} ms`);
+    }
+    await settled();
     assert.equal(await metric(registry, 'ipwarden_kamailio_reloads_total', '{result="error"}'), 3);
     assert.equal(await metric(registry, 'ipwarden_kamailio_reloads_total', '{result="ok"}'), 1);
     assert.equal(await metric(registry, 'ipwarden_kamailio_reload_pending'), 0);
-    await sleep(150);
-    assert.equal(attempts.length, 4, 'no more calls once one succeeded');
+    t.mock.timers.tick(10_000);
+    await settled();
+    assert.equal(attempts, 4, 'no more calls once one succeeded');
     feed.stop();
   });
 });

@@ -10,7 +10,7 @@ import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import { loadConfig } from '../../src/config.ts';
 import { createLogger, startServices } from '../../src/main.ts';
-import { bootstrapAccount } from '../../src/services/accounts.ts';
+import { bootstrapAccount } from '../../src/services/bootstrap.ts';
 import { SYSTEM_ACTOR } from '../../src/services/actor.ts';
 import { commit } from '../../src/services/context.ts';
 

@@ -9,8 +9,9 @@ import { Registry } from 'prom-client';
 import { buildApp } from '../../src/api/app.ts';
 import { loadConfig, type Config } from '../../src/config.ts';
 import { startServices, type Services } from '../../src/main.ts';
-import { bootstrapAccount } from '../../src/services/accounts.ts';
+import { bootstrapAccount } from '../../src/services/bootstrap.ts';
 import { SYSTEM_ACTOR } from '../../src/services/actor.ts';
+import type { AuthTime } from '../../src/services/auth.ts';
 import { credentialsOf } from '../../src/services/passwords.ts';
 
 export interface Harness {
@@ -30,11 +31,11 @@ export interface Harness {
 
 let counter = 0;
 
-/** `flags` are settings as the CLI takes them (e.g. { maxCidrs: '5' }). */
-export async function startHarness(flags: Record<string, string> = {}): Promise<Harness> {
+/** `flags` are settings as the CLI takes them (e.g. { maxCidrs: '5' }); `authTime` e.g. a TestClock's. */
+export async function startHarness(flags: Record<string, string> = {}, authTime: AuthTime = {}): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), 'ipwarden-test-'));
   const config = loadConfig({ db: join(dir, 'test.db'), logLevel: 'silent', ...flags }, {});
-  const services = await startServices(config);
+  const services = await startServices(config, undefined, authTime);
   const app = await buildApp(services, { corsOrigin: config.corsOrigin, bodyLimit: config.bodyLimit, registry: new Registry(), ...(config.trustProxy ? { trustProxy: config.trustProxy } : {}) });
   await app.ready();
 

@@ -5,11 +5,10 @@ import { updateOptions } from './crud.ts';
 import type { RouteSpec } from '../route.ts';
 import * as accounts from '../../services/accounts.ts';
 import { AccountSchema } from '../../services/schemas.ts';
-import type { AccountRow } from '../../store/port.ts';
 
 type Params = { account_id: string };
 const id = (request: { params: unknown }) => (request.params as Params).account_id;
-const byId = (a: AccountRow) => a.id;
+const byId = (a: { id: string }) => a.id;
 
 export const routes: RouteSpec[] = [
   {

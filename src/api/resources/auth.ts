@@ -2,8 +2,7 @@
 
 import type { TSchema } from '@sinclair/typebox';
 import type { Authenticator, Session } from '../../services/auth.ts';
-import type { Json } from '../../store/port.ts';
-import { dataOf, send } from '../envelope.ts';
+import { dataOf, send, type Data } from '../envelope.ts';
 import type { RouteSpec } from '../route.ts';
 import { ApiAuthSchema, UserAuthSchema } from '../../services/schemas.ts';
 
@@ -20,7 +19,7 @@ function presentSession(session: Session): Record<string, unknown> {
 }
 
 /** A login: a token for whoever the body proves to be (a token sent along is ignored). */
-function login(url: string, body: TSchema, summary: string, open: (auth: Authenticator, data: Json, source: string) => Promise<Session>): RouteSpec {
+function login(url: string, body: TSchema, summary: string, open: (auth: Authenticator, data: Data, source: string) => Promise<Session>): RouteSpec {
   return {
     method: 'PUT',
     url,

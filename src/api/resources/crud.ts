@@ -4,11 +4,10 @@
 
 import type { TSchema } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
-import { dataListOf, dataOf, ifMatch, send, sendList } from '../envelope.ts';
+import { dataListOf, dataOf, ifMatch, send, sendList, type Data } from '../envelope.ts';
 import type { Handler, RouteSpec } from '../route.ts';
 import type { Actor } from '../../services/actor.ts';
 import type { ServiceContext } from '../../services/context.ts';
-import type { Json } from '../../store/port.ts';
 
 export type Params = Record<string, string>;
 export type UpdateOptions = { merge: boolean; expectedRevision?: string };
@@ -21,12 +20,12 @@ export interface Collection<Row extends { id: string; revision: string }> {
   noun: string;
   schema: TSchema;
   present(row: Row): unknown;
-  create(ctx: ServiceContext, actor: Actor, p: Params, body: Json): Promise<Row>;
+  create(ctx: ServiceContext, actor: Actor, p: Params, body: Data): Promise<Row>;
   /** When given, a PUT whose `data` is an array creates every item, all or nothing. */
   createMany?(ctx: ServiceContext, actor: Actor, p: Params, items: unknown[]): Promise<Row[]>;
   list(ctx: ServiceContext, actor: Actor, p: Params, query: Params): Promise<Row[]>;
   get(ctx: ServiceContext, actor: Actor, p: Params): Promise<Row>;
-  update(ctx: ServiceContext, actor: Actor, p: Params, body: Json, options: UpdateOptions): Promise<Row>;
+  update(ctx: ServiceContext, actor: Actor, p: Params, body: Data, options: UpdateOptions): Promise<Row>;
   remove(ctx: ServiceContext, actor: Actor, p: Params): Promise<Row>;
 }
 

@@ -2,17 +2,12 @@
 
 import { dataOf, optionalDataOf, send, sendList } from '../envelope.ts';
 import type { RouteSpec } from '../route.ts';
-import type { Actor } from '../../services/actor.ts';
-import { findAccount } from '../../services/accounts.ts';
-import type { ServiceContext } from '../../services/context.ts';
 import * as ips from '../../services/ips.ts';
 import { check, IpListSchema, PoolIpSchema, PoolIpUpdateSchema } from '../../services/schemas.ts';
-import type { IpFilter, IpRow } from '../../store/port.ts';
-import { requireSuperduper } from '../../services/actor.ts';
 
 type Params = { account_id: string; ip: string };
 const params = (request: { params: unknown }) => request.params as Params;
-const byIp = (r: IpRow) => r.ip;
+const byIp = (r: { ip: string }) => r.ip;
 const system = '/v2/ips';
 const account = '/v2/accounts/:account_id/ips';
 
@@ -23,29 +18,20 @@ function addRoute(url: string): RouteSpec {
     body: PoolIpSchema,
     summary: 'Add an IP to the dedicated pool (superduper)',
     handler: async ({ request, reply, actor, deps }) => {
-      // The seed's own example adds through an account's path: that account must exist.
-      const accountId = (request.params as Partial<Params>).account_id;
-      if (accountId !== undefined) await findAccount(deps.ctx, actor, accountId, 'read');
-      const row = await ips.addPoolIp(deps.ctx, actor, dataOf(request));
+      const row = await ips.addPoolIp(deps.ctx, actor, dataOf(request), (request.params as Partial<Params>).account_id);
       return send(request, reply, ips.presentIp(row), { status: 201, revision: row.revision, location: `/v2/ips/${row.ip}` });
     },
   };
 }
 
-function distinctRoute(url: string, field: 'host' | 'zone', check: (ctx: ServiceContext, actor: Actor, accountId?: string) => Promise<unknown>): RouteSpec {
+function distinctRoute(url: string, field: 'host' | 'zone'): RouteSpec {
   return {
     method: 'GET',
     url,
     summary: `Sorted distinct ${field}s of the pool`,
-    handler: async ({ request, reply, actor, deps }) => {
-      await check(deps.ctx, actor, (request.params as Partial<Params>).account_id);
-      return send(request, reply, await ips.poolHostsOrZones(deps.ctx, field));
-    },
+    handler: async ({ request, reply, actor, deps }) => send(request, reply, await ips.poolHostsOrZones(deps.ctx, actor, field, (request.params as Partial<Params>).account_id)),
   };
 }
-
-const superduperOnly = async (_ctx: ServiceContext, actor: Actor) => requireSuperduper(actor);
-const accountReader = (ctx: ServiceContext, actor: Actor, accountId?: string) => findAccount(ctx, actor, accountId!, 'read');
 
 export const routes: RouteSpec[] = [
   addRoute(system),
@@ -54,16 +40,11 @@ export const routes: RouteSpec[] = [
     url: system,
     summary: 'The whole pool with status (superduper); filters zone, host, status',
     handler: async ({ request, reply, actor, deps }) => {
-      const q = request.query as { zone?: string; host?: string; status?: string };
-      const filter: IpFilter = {};
-      if (q.zone) filter.zone = q.zone;
-      if (q.host) filter.host = q.host;
-      if (q.status === 'available' || q.status === 'assigned') filter.status = q.status;
-      return sendList(request, reply, await ips.listPool(deps.ctx, actor, filter), byIp, ips.presentIp);
+      return sendList(request, reply, await ips.listPool(deps.ctx, actor, request.query as ips.PoolQuery), byIp, ips.presentIp);
     },
   },
-  distinctRoute(`${system}/hosts`, 'host', superduperOnly),
-  distinctRoute(`${system}/zones`, 'zone', superduperOnly),
+  distinctRoute(`${system}/hosts`, 'host'),
+  distinctRoute(`${system}/zones`, 'zone'),
   {
     method: 'GET',
     url: `${system}/:ip`,
@@ -130,8 +111,8 @@ export const routes: RouteSpec[] = [
     summary: 'IPs assigned to the account [{ip, zone}], local zone first',
     handler: async ({ request, reply, actor, deps }) => sendList(request, reply, await ips.listAssigned(deps.ctx, actor, params(request).account_id), byIp, ips.presentBrief),
   },
-  distinctRoute(`${account}/hosts`, 'host', accountReader),
-  distinctRoute(`${account}/zones`, 'zone', accountReader),
+  distinctRoute(`${account}/hosts`, 'host'),
+  distinctRoute(`${account}/zones`, 'zone'),
   {
     method: 'GET',
     url: `${account}/:ip`,

@@ -5,7 +5,6 @@ import type { RouteSpec } from '../route.ts';
 import { collectionRoutes } from './crud.ts';
 import { IpAclSchema, TrunkSchema } from '../../services/schemas.ts';
 import * as trunks from '../../services/trunks.ts';
-import type { IpAclRow } from '../../store/port.ts';
 
 const trunkRoutes = collectionRoutes({
   base: '/v2/accounts/:account_id/trunks',
@@ -44,7 +43,7 @@ export const routes: RouteSpec[] = [
     handler: async ({ request, reply, actor, deps }) => {
       const trunkId = (request.query as { trunk_id?: string }).trunk_id;
       const rows = await trunks.listIpAcls(deps.ctx, actor, (request.params as { account_id: string }).account_id, trunkId || undefined);
-      return sendList(request, reply, rows, (r: IpAclRow) => r.id, trunks.presentIpAcl);
+      return sendList(request, reply, rows, (r) => r.id, trunks.presentIpAcl);
     },
   },
   {
