@@ -6,6 +6,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Authenticator } from '../services/auth.ts';
 import type { Actor } from '../services/actor.ts';
 import type { ServiceContext } from '../services/context.ts';
+import type { EgressSocketReport } from '../services/node-status.ts';
 
 export type Method = 'GET' | 'PUT' | 'POST' | 'PATCH' | 'DELETE';
 
@@ -13,7 +14,7 @@ export interface ApiDeps {
   ctx: ServiceContext;
   auth: Authenticator;
   /** The SIP edge, when this process runs one: its dedicated-IP sockets go in health (api.md §7.1). */
-  sip?: { egress(): Promise<Array<{ ip: string; bound: boolean; error: string | null }>> };
+  sip?: { egress(): Promise<EgressSocketReport[]> };
 }
 
 export interface Handler {

@@ -248,8 +248,16 @@ export class Authenticator {
     return this.ctx.store.transaction((tx) => this.issue(tx, account, null, 'cb_api_auth', source));
   }
 
-  /** The account an API key names, throttled as `api_auth` is, without issuing a token. */
-  async accountOfApiKey(apiKey: string, source: string): Promise<AccountRow> {
+  /**
+   * The caller an API key names, throttled as `api_auth` is, without issuing a token (an API key
+   * acts as its account's admin, as the token `api_auth` issues does).
+   */
+  async actorOfApiKey(apiKey: string, source: string): Promise<Actor> {
+    const account = await this.accountOfApiKey(apiKey, source);
+    return { accountId: account.id, path: account.path, superduper: account.superduper, admin: true, apiKey: true };
+  }
+
+  private async accountOfApiKey(apiKey: string, source: string): Promise<AccountRow> {
     // Keys are guessed one per attempt, so the limit is per source, whatever the key.
     const attempt = await this.throttle.reserve({ accounts: [], perSource: ['api_auth'], source });
     const account = await this.ctx.store.read.getAccountByApiKeyHash(apiKeyHashOf(apiKey));

@@ -2,7 +2,7 @@
 // permissions address file, and the access lists and trunk entries as FreeSWITCH's acl.conf.
 // Superduper only: these documents name every tenant.
 
-import { aclConfDocument, networkListOf, trunkNetworkList, type NetworkList } from '../core/freeswitch-acl.ts';
+import { aclConfDocument, NOT_FOUND_DOCUMENT, networkListOf, trunkNetworkList, type NetworkList } from '../core/freeswitch-acl.ts';
 import { parseCidr } from '../core/ip.ts';
 import { formatKamailioAddress, type KamailioAddress } from '../core/kamailio-address.ts';
 import type { IpAclRow, Store } from '../store/port.ts';
@@ -32,6 +32,15 @@ export async function exportKamailioAddress(ctx: ServiceContext, actor: Actor, g
 
 export const TRUNKS_LIST = 'ipwarden-trunks';
 export const accountListName = (accountId: string) => `ipwarden-${accountId}`;
+
+/**
+ * What mod_xml_curl asks for a configuration section: acl.conf is ours, anything else is answered
+ * "not found" so that FreeSWITCH falls back to its own files. Superduper only, whatever it asks.
+ */
+export async function freeswitchConfiguration(ctx: ServiceContext, actor: Actor, section: string | null, keyValue: string | null): Promise<string> {
+  requireSuperduper(actor);
+  return section === 'configuration' && keyValue === 'acl.conf' ? exportFreeswitchAcl(ctx, actor) : NOT_FOUND_DOCUMENT;
+}
 
 /** One list per account with an access list, then every active trunk entry (default deny). */
 export async function exportFreeswitchAcl(ctx: ServiceContext, actor: Actor): Promise<string> {

@@ -4,10 +4,8 @@
 // in a scope of its own, with its own body parser, outside the route table.
 
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { NOT_FOUND_DOCUMENT } from '../../core/freeswitch-acl.ts';
-import { requireSuperduper, type Actor } from '../../services/actor.ts';
 import { Failure } from '../../services/errors.ts';
-import { exportFreeswitchAcl, exportKamailioAddress } from '../../services/exports.ts';
+import { exportKamailioAddress, freeswitchConfiguration } from '../../services/exports.ts';
 import type { ApiDeps, RouteSpec } from '../route.ts';
 
 const kamailioAddress: RouteSpec = {
@@ -54,12 +52,9 @@ export function xmlCurlRoutes(deps: ApiDeps) {
           reply.header('www-authenticate', 'Basic realm="ipwarden"');
           throw new Failure('unauthorized', 'invalid_credentials');
         }
-        const account = await deps.auth.accountOfApiKey(apiKey, request.ip);
-        const actor: Actor = { accountId: account.id, path: account.path, superduper: account.superduper, admin: true, apiKey: true };
-        requireSuperduper(actor);
+        const actor = await deps.auth.actorOfApiKey(apiKey, request.ip);
         const fields = fieldsOf(request);
-        const wanted = fields.get('section') === 'configuration' && fields.get('key_value') === 'acl.conf';
-        const document = wanted ? await exportFreeswitchAcl(deps.ctx, actor) : NOT_FOUND_DOCUMENT;
+        const document = await freeswitchConfiguration(deps.ctx, actor, fields.get('section'), fields.get('key_value'));
         reply.header('content-type', 'text/xml');
         return document;
       },

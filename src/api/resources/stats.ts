@@ -1,11 +1,11 @@
 // Live figures for the web console (issue 25): this node's decision and SIP counters since it
 // started, read from the same Prometheus registry /metrics exposes. A client polls and draws the
-// rates from the differences. Node-wide figures span every tenant, hence superduper only.
+// rates from the differences. Who may read them: node-status.ts.
 
 import type { Registry } from 'prom-client';
 import { send } from '../envelope.ts';
 import type { RouteSpec } from '../route.ts';
-import { requireSuperduper } from '../../services/actor.ts';
+import { nodeCounters } from '../../services/node-status.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -28,13 +28,15 @@ export const routes: RouteSpec[] = [
     url: '/v2/stats',
     summary: "This node's decisions (allowed, denied) and SIP requests (forwarded, rejected) since start (superduper)",
     handler: async ({ request, reply, actor }) => {
-      requireSuperduper(actor);
-      const registry = await request.server.currentMetrics();
-      const decided = (result: string) => total(registry, 'ipwarden_decisions_total', (labels) => labels.result === result);
-      return send(request, reply, {
-        decisions: { allowed: await decided('allow'), denied: await decided('deny') },
-        sip: { forwarded: await total(registry, 'ipwarden_sip_packets_forwarded_total'), rejected: await total(registry, 'ipwarden_sip_requests_rejected_total') },
+      const counters = await nodeCounters(actor, async () => {
+        const registry = await request.server.currentMetrics();
+        const decided = (result: string) => total(registry, 'ipwarden_decisions_total', (labels) => labels.result === result);
+        return {
+          decisions: { allowed: await decided('allow'), denied: await decided('deny') },
+          sip: { forwarded: await total(registry, 'ipwarden_sip_packets_forwarded_total'), rejected: await total(registry, 'ipwarden_sip_requests_rejected_total') },
+        };
       });
+      return send(request, reply, counters);
     },
   },
 ];

@@ -1,6 +1,6 @@
-// Health (is the index current? can the database be reached?). Anyone may ask whether the node is
-// up (load balancers ask without a token); how big the index is, only a superduper admin sees.
+// Health (is the index current? can the database be reached?); who sees what: node-status.ts.
 
+import { nodeHealth } from '../../services/node-status.ts';
 import { send } from '../envelope.ts';
 import type { RouteSpec } from '../route.ts';
 
@@ -10,17 +10,6 @@ export const routes: RouteSpec[] = [
     url: '/v2/health',
     auth: 'optional',
     summary: 'Liveness, database reachability and whether the decision index is current (its sizes for a superduper admin)',
-    handler: async ({ request, reply, actor, deps }) => {
-      const database = await deps.ctx.store.ping().then(
-        () => 'up',
-        () => 'down',
-      );
-      const stats = deps.ctx.decisions.stats();
-      const index = actor.superduper ? stats : { current: stats.current };
-      // api.md §7.1: the dedicated-IP sockets, shown as the index's sizes are (which addresses a
-      // node holds is the operator's business). An unbound one is reported, not a degraded node.
-      const sip = deps.sip && actor.superduper ? { sip: { egress: await deps.sip.egress() } } : {};
-      return send(request, reply, { status: database === 'up' && stats.current ? 'ok' : 'degraded', database, index, ...sip });
-    },
+    handler: async ({ request, reply, actor, deps }) => send(request, reply, await nodeHealth(deps.ctx, actor, deps.sip?.egress)),
   },
 ];
