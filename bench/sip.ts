@@ -1,4 +1,4 @@
-// `npm run bench:sip [-- --quick] [--rules index|map] [--workers N] [--no-kamailio] [--kamailio-children N]`
+// `npm run bench:sip [-- --quick] [--rules index|map] [--workers N] [--socket batch|dgram] [--no-kamailio] [--kamailio-children N]`
 // The SIP edge under sipp at increasing call rates, answered (allowed, to a sipp UAS) and
 // rejected (603) calls, with 10 k and 100 k entries in the rule set, and Kamailio 5.6's
 // permissions module through the same ladder in the same run (api.md §8). The edge runs as
@@ -33,8 +33,11 @@ const { values: args } = parseArgs({
     'no-kamailio': { type: 'boolean', default: false },
     'kamailio-children': { type: 'string', default: '1' },
     workers: { type: 'string', default: String(availableParallelism()) },
+    socket: { type: 'string', default: 'batch' },
   },
 });
+if (args.socket !== 'batch' && args.socket !== 'dgram') throw new Error('--socket must be batch or dgram');
+const SOCKET = args.socket;
 
 const SIZES = [10_000, 100_000];
 const KINDS: CallKind[] = ['answered', 'rejected'];
@@ -69,7 +72,7 @@ async function main(): Promise<void> {
   const children = Number(args['kamailio-children']);
   const workers = Number(args.workers);
   console.log(
-    `SIP edge bench${args.quick ? ' (quick)' : ''}: rule set "${args.rules}", edge ${workers === 0 ? 'in this process' : `in ${workers} worker process(es)`}, ` +
+    `SIP edge bench${args.quick ? ' (quick)' : ''}: rule set "${args.rules}", edge ${workers === 0 ? 'in this process' : `in ${workers} worker process(es)`} on ${SOCKET} sockets, ` +
       `${SECONDS} s per step, rates ${RATES.join(', ')} calls/s; Kamailio ${noKamailio ?? `5.6 with ${children} UDP worker(s)`}`,
   );
 
@@ -111,7 +114,7 @@ async function main(): Promise<void> {
 /** The edge on the bench's rule set: in worker processes as production runs it, or in this one. */
 async function startOurEdge(dir: string, addresses: readonly string[], workers: number) {
   if (workers === 0) {
-    const edge = await startEdge({ listen: EDGE, upstream: UAS, reject: DEFAULT_REJECT }, RULE_SETS[args.rules]!(addresses), {
+    const edge = await startEdge({ listen: EDGE, upstream: UAS, reject: DEFAULT_REJECT, socket: SOCKET }, RULE_SETS[args.rules]!(addresses), {
       registry: new Registry(),
       logger: pino({ level: 'warn' }),
     });
@@ -119,7 +122,15 @@ async function startOurEdge(dir: string, addresses: readonly string[], workers: 
   }
   const addressFile = join(dir, `addresses-${addresses.length}.txt`);
   writeFileSync(addressFile, addresses.join('\n'));
-  const workerSettings: BenchWorkerSettings = { addressFile, rules: args.rules, listen: EDGE, upstream: UAS, branchKey: randomBytes(32).toString('base64url') };
+  const workerSettings: BenchWorkerSettings = {
+    addressFile,
+    rules: args.rules,
+    listen: EDGE,
+    upstream: UAS,
+    branchKey: randomBytes(32).toString('base64url'),
+    workers,
+    socket: SOCKET,
+  };
   const cluster = await startEdgeCluster({
     workers,
     entry: fileURLToPath(new URL('./sip/edge-worker.ts', import.meta.url)),
@@ -138,7 +149,7 @@ async function climbEgress(dir: string): Promise<Climb> {
     heldFor: (account) => (account === EGRESS_ACCOUNT ? [DEDICATED.host] : []),
   };
   const platform = { host: SOURCES.egress, port: 5060 };
-  const edge = await startEdge({ listen: EDGE, upstream: platform, reject: DEFAULT_REJECT, egress: { pool, port: DEDICATED.port } }, RULE_SETS.index!([]), {
+  const edge = await startEdge({ listen: EDGE, upstream: platform, reject: DEFAULT_REJECT, egress: { pool, port: DEDICATED.port }, socket: SOCKET }, RULE_SETS.index!([]), {
     registry: new Registry(),
     logger: pino({ level: 'warn' }),
   });
