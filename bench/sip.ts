@@ -24,6 +24,7 @@ import type { BenchWorkerSettings } from './sip/edge-worker.ts';
 import { kamailioMissing, startKamailio } from './sip/kamailio.ts';
 import { climb, type CallKind, type Climb, type LadderSetup, type StepResult } from './sip/ladder.ts';
 import { measurePipeline } from './sip/pipeline.ts';
+import { measureUdpCost } from './sip/udp-cost.ts';
 import { benchAddresses, BENCH_REALM, RULE_SETS } from './sip/rules.ts';
 
 const { values: args } = parseArgs({
@@ -51,6 +52,8 @@ const KAMAILIO = { host: '127.77.0.30', port: 5060 };
 /** The egress row: the edge's dedicated IP, and the account it is assigned to. */
 const DEDICATED = { host: '127.77.0.40', port: 5062 };
 const EGRESS_ACCOUNT = 'acct-egress';
+/** The UDP cost microbenchmark's echo and peer. */
+const UDP_COST_HOST = '127.77.0.50';
 
 interface Row {
   /** null: the egress row, which asks no rule set. */
@@ -75,6 +78,8 @@ async function main(): Promise<void> {
     `SIP edge bench${args.quick ? ' (quick)' : ''}: rule set "${args.rules}", edge ${workers === 0 ? 'in this process' : `in ${workers} worker process(es)`} on ${SOCKET} sockets, ` +
       `${SECONDS} s per step, rates ${RATES.join(', ')} calls/s; Kamailio ${noKamailio ?? `5.6 with ${children} UDP worker(s)`}`,
   );
+
+  await measureUdpCost({ host: UDP_COST_HOST, count: args.quick ? 20_000 : 100_000, runs: args.quick ? 3 : 5 });
 
   const dir = mkdtempSync(join(tmpdir(), 'ipwarden-bench-sip-'));
   const rows: Row[] = [];
