@@ -1,4 +1,4 @@
-// `npm run bench:sip [-- --quick] [--rules index|map] [--workers N] [--no-kamailio] [--kamailio-children N]`
+// `npm run bench:sip [-- --quick] [--rules index|map] [--workers N] [--socket batch|dgram] [--no-kamailio] [--kamailio-children N]`
 // The SIP edge under sipp at increasing call rates, answered (allowed, to a sipp UAS) and
 // rejected (603) calls, with 10 k and 100 k entries in the rule set, and Kamailio 5.6's
 // permissions module through the same ladder in the same run (api.md §8). The edge runs as
@@ -24,6 +24,7 @@ import type { BenchWorkerSettings } from './sip/edge-worker.ts';
 import { kamailioMissing, startKamailio } from './sip/kamailio.ts';
 import { climb, type CallKind, type Climb, type LadderSetup, type StepResult } from './sip/ladder.ts';
 import { measurePipeline } from './sip/pipeline.ts';
+import { measureUdpCost } from './sip/udp-cost.ts';
 import { benchAddresses, BENCH_REALM, RULE_SETS } from './sip/rules.ts';
 
 const { values: args } = parseArgs({
@@ -33,8 +34,11 @@ const { values: args } = parseArgs({
     'no-kamailio': { type: 'boolean', default: false },
     'kamailio-children': { type: 'string', default: '1' },
     workers: { type: 'string', default: String(availableParallelism()) },
+    socket: { type: 'string', default: 'batch' },
   },
 });
+if (args.socket !== 'batch' && args.socket !== 'dgram') throw new Error('--socket must be batch or dgram');
+const SOCKET = args.socket;
 
 const SIZES = [10_000, 100_000];
 const KINDS: CallKind[] = ['answered', 'rejected'];
@@ -48,6 +52,8 @@ const KAMAILIO = { host: '127.77.0.30', port: 5060 };
 /** The egress row: the edge's dedicated IP, and the account it is assigned to. */
 const DEDICATED = { host: '127.77.0.40', port: 5062 };
 const EGRESS_ACCOUNT = 'acct-egress';
+/** The UDP cost microbenchmark's echo and peer. */
+const UDP_COST_HOST = '127.77.0.50';
 
 interface Row {
   /** null: the egress row, which asks no rule set. */
@@ -69,9 +75,11 @@ async function main(): Promise<void> {
   const children = Number(args['kamailio-children']);
   const workers = Number(args.workers);
   console.log(
-    `SIP edge bench${args.quick ? ' (quick)' : ''}: rule set "${args.rules}", edge ${workers === 0 ? 'in this process' : `in ${workers} worker process(es)`}, ` +
+    `SIP edge bench${args.quick ? ' (quick)' : ''}: rule set "${args.rules}", edge ${workers === 0 ? 'in this process' : `in ${workers} worker process(es)`} on ${SOCKET} sockets, ` +
       `${SECONDS} s per step, rates ${RATES.join(', ')} calls/s; Kamailio ${noKamailio ?? `5.6 with ${children} UDP worker(s)`}`,
   );
+
+  await measureUdpCost({ host: UDP_COST_HOST, count: args.quick ? 20_000 : 100_000, runs: args.quick ? 3 : 5 });
 
   const dir = mkdtempSync(join(tmpdir(), 'ipwarden-bench-sip-'));
   const rows: Row[] = [];
@@ -111,7 +119,7 @@ async function main(): Promise<void> {
 /** The edge on the bench's rule set: in worker processes as production runs it, or in this one. */
 async function startOurEdge(dir: string, addresses: readonly string[], workers: number) {
   if (workers === 0) {
-    const edge = await startEdge({ listen: EDGE, upstream: UAS, reject: DEFAULT_REJECT }, RULE_SETS[args.rules]!(addresses), {
+    const edge = await startEdge({ listen: EDGE, upstream: UAS, reject: DEFAULT_REJECT, socket: SOCKET }, RULE_SETS[args.rules]!(addresses), {
       registry: new Registry(),
       logger: pino({ level: 'warn' }),
     });
@@ -119,7 +127,15 @@ async function startOurEdge(dir: string, addresses: readonly string[], workers: 
   }
   const addressFile = join(dir, `addresses-${addresses.length}.txt`);
   writeFileSync(addressFile, addresses.join('\n'));
-  const workerSettings: BenchWorkerSettings = { addressFile, rules: args.rules, listen: EDGE, upstream: UAS, branchKey: randomBytes(32).toString('base64url') };
+  const workerSettings: BenchWorkerSettings = {
+    addressFile,
+    rules: args.rules,
+    listen: EDGE,
+    upstream: UAS,
+    branchKey: randomBytes(32).toString('base64url'),
+    workers,
+    socket: SOCKET,
+  };
   const cluster = await startEdgeCluster({
     workers,
     entry: fileURLToPath(new URL('./sip/edge-worker.ts', import.meta.url)),
@@ -138,7 +154,7 @@ async function climbEgress(dir: string): Promise<Climb> {
     heldFor: (account) => (account === EGRESS_ACCOUNT ? [DEDICATED.host] : []),
   };
   const platform = { host: SOURCES.egress, port: 5060 };
-  const edge = await startEdge({ listen: EDGE, upstream: platform, reject: DEFAULT_REJECT, egress: { pool, port: DEDICATED.port } }, RULE_SETS.index!([]), {
+  const edge = await startEdge({ listen: EDGE, upstream: platform, reject: DEFAULT_REJECT, egress: { pool, port: DEDICATED.port }, socket: SOCKET }, RULE_SETS.index!([]), {
     registry: new Registry(),
     logger: pino({ level: 'warn' }),
   });

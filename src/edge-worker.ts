@@ -44,7 +44,7 @@ try {
   });
   // The API process is gone: nothing would replace this worker's socket share or its index.
   process.on('disconnect', () => void stop());
-  tell({ type: 'listening', address: edge.address });
+  tell({ type: 'listening', address: edge.address, socket: edge.socket });
 } catch (error) {
   logger.error({ err: error }, 'SIP worker could not start');
   tell({ type: 'failed', message: error instanceof Error ? error.message : String(error) });

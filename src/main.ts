@@ -163,7 +163,10 @@ export async function startSipEdge(config: Config, decisions: Decisions, pool: E
   const reject = config.sipReject === 'drop' ? ({ mode: 'drop' } as const) : ({ mode: 'respond', code: config.sipRejectCode, reason: config.sipRejectReason } as const);
   const egress = { pool, port: config.sipEgressPort };
   const options = { listen: parseSipListen(config.sip!), upstream: parseSipUpstream(config.sipUpstream!), reject, egress };
-  return startEdge(branchKey === undefined ? options : { ...options, branchKey, ownUpstreamSocket: true }, decisions, { registry, logger });
+  if (branchKey === undefined) return startEdge(options, decisions, { registry, logger });
+  const { workerListenPort } = await import('./edge/cluster.ts');
+  const listen = { ...options.listen, port: workerListenPort(options.listen.port) };
+  return startEdge({ ...options, listen, branchKey, ownUpstreamSocket: true, workers: config.sipWorkers }, decisions, { registry, logger });
 }
 
 /** What the API process holds of the edge: the edge itself, or the workers running it. */

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
-import type { FromWorker, ToWorker } from '../../src/edge/cluster.ts';
+import { workerListenPort, type FromWorker, type ToWorker } from '../../src/edge/cluster.ts';
 import { DEFAULT_REJECT } from '../../src/edge/reply.ts';
 import { startEdge } from '../../src/edge/server.ts';
 import { RULE_SETS } from './rules.ts';
@@ -14,13 +14,23 @@ export interface BenchWorkerSettings {
   listen: { host: string; port: number };
   upstream: { host: string; port: number };
   branchKey: string;
+  workers: number;
+  socket: 'batch' | 'dgram';
 }
 
 const settings = JSON.parse(process.env.IPWARDEN_EDGE_WORKER ?? '{}') as BenchWorkerSettings;
 const tell = (message: FromWorker) => process.send?.(message);
 const rules = RULE_SETS[settings.rules]!(readFileSync(settings.addressFile, 'utf8').split('\n').filter(Boolean));
 const edge = await startEdge(
-  { listen: settings.listen, upstream: settings.upstream, reject: DEFAULT_REJECT, branchKey: settings.branchKey, ownUpstreamSocket: true },
+  {
+    listen: { ...settings.listen, port: workerListenPort(settings.listen.port) },
+    upstream: settings.upstream,
+    reject: DEFAULT_REJECT,
+    branchKey: settings.branchKey,
+    ownUpstreamSocket: true,
+    workers: settings.workers,
+    socket: settings.socket,
+  },
   rules,
   { registry: new Registry(), logger: pino({ level: 'warn' }) },
 );
@@ -28,4 +38,4 @@ process.on('message', (message: ToWorker) => {
   if (message.type === 'stop') void edge.close().then(() => process.exit(0));
 });
 process.on('disconnect', () => process.exit(0));
-tell({ type: 'listening', address: edge.address });
+tell({ type: 'listening', address: edge.address, socket: edge.socket });

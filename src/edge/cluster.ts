@@ -1,6 +1,7 @@
-// The SIP edge on every core (issue 22): N worker processes share the edge's sockets (Node's
-// cluster module hands each worker the one UDP handle the primary holds, and the kernel wakes
-// whichever worker is free), each deciding from its own copy of the index. The primary, which
+// The SIP edge on every core (issue 22): N worker processes listen on the edge's address, each
+// with a socket of its own bound with SO_REUSEPORT, the kernel spreading datagrams over them (or,
+// with Node's dgram, sharing the one UDP handle the primary holds, through Node's cluster
+// module), each deciding from its own copy of the index. The primary, which
 // serves the API, tells the workers after each change it applies and waits for them before the
 // write is answered, so a change is enforced by every worker on its next packet. A worker that
 // dies is replaced; the others go on reading the shared socket meanwhile.
@@ -13,14 +14,14 @@ import type { Endpoint } from './endpoint.ts';
 export type ToWorker = { type: 'catch-up'; id: number } | { type: 'metrics' | 'egress'; request: number } | { type: 'stop' };
 /** Worker → primary. */
 export type FromWorker =
-  | { type: 'listening'; address: Endpoint }
+  | { type: 'listening'; address: Endpoint; socket: 'batch' | 'dgram' }
   | { type: 'caught-up'; id: number }
   | { type: 'metrics'; request: number; metrics: object[] }
   | { type: 'egress'; request: number; egress: EgressSocketStatus[] }
   | { type: 'failed'; message: string };
 
 export interface EdgeCluster {
-  /** Where the shared socket is bound. */
+  /** Where the workers listen. */
   address: Endpoint;
   /** Resolves once every live worker has applied the change feed up to `changeId` (or timed out). */
   replicate(changeId: number): Promise<void>;
@@ -49,6 +50,17 @@ export interface EdgeClusterOptions {
 }
 
 const START_TIMEOUT_MS = 60_000;
+/** Set for the workers after the first: the port it bound, which the others bind too. */
+const PORT_ENV = 'IPWARDEN_EDGE_PORT';
+
+/**
+ * In a worker: the port to listen on. Sockets of their own cannot all ask for any port (0) and
+ * get the same one: the first worker's choice is handed to the others.
+ */
+export function workerListenPort(configured: number): number {
+  const pinned = Number(process.env[PORT_ENV]);
+  return configured === 0 && pinned > 0 ? pinned : configured;
+}
 const STOP_TIMEOUT_MS = 5_000;
 
 export async function startEdgeCluster(opts: EdgeClusterOptions): Promise<EdgeCluster> {
@@ -63,9 +75,12 @@ export async function startEdgeCluster(opts: EdgeClusterOptions): Promise<EdgeCl
   let nextRequest = 0;
   let closing = false;
   let restarts = 0;
+  let pinnedPort: number | undefined;
 
   function fork(): Promise<Endpoint> {
-    const worker = cluster.fork({ IPWARDEN_EDGE_WORKER: JSON.stringify(opts.workerSettings) });
+    const env: Record<string, string> = { IPWARDEN_EDGE_WORKER: JSON.stringify(opts.workerSettings) };
+    if (pinnedPort !== undefined) env[PORT_ENV] = String(pinnedPort);
+    const worker = cluster.fork(env);
     return new Promise((listening, failed) => {
       const timer = setTimeout(() => failed(new Error('a SIP worker did not start in time')), START_TIMEOUT_MS);
       worker.on('message', (message: FromWorker) => {
@@ -73,6 +88,8 @@ export async function startEdgeCluster(opts: EdgeClusterOptions): Promise<EdgeCl
           case 'listening':
             clearTimeout(timer);
             live.add(worker);
+            // A dgram worker shares the primary's handle, found by the address asked for.
+            if (message.socket === 'batch') pinnedPort ??= message.address.port;
             listening(message.address);
             return;
           case 'failed':
@@ -119,11 +136,13 @@ export async function startEdgeCluster(opts: EdgeClusterOptions): Promise<EdgeCl
     });
   }
 
-  const addresses = await Promise.all(Array.from({ length: opts.workers }, fork));
+  // The first alone: the others bind the port it got.
+  const address = await fork();
+  await Promise.all(Array.from({ length: opts.workers - 1 }, fork));
   logger.info({ workers: opts.workers }, 'SIP workers listening');
 
   return {
-    address: addresses[0]!,
+    address,
     async replicate(changeId) {
       const pending = [...live].filter((w) => (caughtUp.get(w) ?? -1) < changeId);
       if (pending.length === 0) return;

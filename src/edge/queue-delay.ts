@@ -1,12 +1,9 @@
 // How long datagrams have been waiting in a socket's receive queue, without kernel timestamps:
-// libuv reads at most 32 datagrams from a readable socket per turn of the event loop, so a turn
-// that brings fewer has emptied the queue. While every turn brings a full batch, the time since
+// a socket reads at most so many datagrams per turn of the event loop (libuv's dgram 32, the
+// batched socket its batch), so a turn that brings fewer has emptied the queue. While every turn brings a full batch, the time since
 // the first of them is how long the queue has stayed non-empty, and what the datagram being read
 // has waited at most. A single slow turn (the process descheduled a moment) counts as nothing:
 // only a backlog that outlives a turn does.
-
-/** libuv's uv__udp_recvmsg reads this many datagrams per readiness event before it yields. */
-const READS_PER_TURN = 32;
 
 export interface QueueClock {
   now(): number;
@@ -21,11 +18,14 @@ export class QueueDelay {
   private drained = true;
   private readThisTurn = 0;
   private readonly endTurn = () => {
-    this.drained = this.readThisTurn < READS_PER_TURN;
+    this.drained = this.readThisTurn < this.readsPerTurn;
     this.readThisTurn = 0;
   };
 
-  constructor(private readonly clock: QueueClock = realClock) {}
+  constructor(
+    private readonly readsPerTurn: number,
+    private readonly clock: QueueClock = realClock,
+  ) {}
 
   /** Called for each datagram read; returns how long the queue has been non-empty, in ms. */
   read(): number {

@@ -1,7 +1,7 @@
 // The SIP edge's socket (api.md §7): one UDP socket both receives from callers and relays to
 // the upstream, so the upstream's responses come back to it and are routed by Via.
 import { randomBytes } from 'node:crypto';
-import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { createSocket } from 'node:dgram';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
@@ -16,6 +16,7 @@ import { handlePacket, type EdgeContext, type Outcome } from './pipeline.ts';
 import type { RejectPolicy } from './reply.ts';
 import { QueueDelay } from './queue-delay.ts';
 import { ThrottledLog } from './throttled-log.ts';
+import { DGRAM_READS_PER_TURN, edgeSockets, type EdgeSocket } from './udp-socket.ts';
 
 // What the CLI needs to turn flags into EdgeOptions, from one module.
 export { parseSipListen, parseSipUpstream, EndpointError, type Endpoint } from './endpoint.ts';
@@ -41,6 +42,10 @@ export interface EdgeOptions {
   shedAfterMs?: number;
   /** Relay to the upstream from a socket of this process's own (SIP workers share `listen`). */
   ownUpstreamSocket?: boolean;
+  /** SIP workers: how many processes listen on `listen` (each binds it, SO_REUSEPORT). */
+  workers?: number;
+  /** Node's dgram instead of the batched socket (which is used when it is built). */
+  socket?: 'batch' | 'dgram';
   /** api.md §7.1: send the platform's outbound requests, from this node's dedicated IPs (workers share their sockets too). */
   egress?: { pool: EgressSource; port: number };
 }
@@ -53,6 +58,8 @@ export interface EdgeDeps {
 export interface RunningEdge {
   /** Where the socket is bound. */
   address: Endpoint;
+  /** The batched socket or Node's dgram (the fallback where the addon is not built). */
+  socket: 'batch' | 'dgram';
   /** The sockets on this node's dedicated IPs, for health. */
   egress(): EgressSocketStatus[];
   close(): Promise<void>;
@@ -63,18 +70,25 @@ export async function startEdge(opts: EdgeOptions, rules: DecisionReader, deps: 
   const ipv6 = isIP(listenHost) === 6;
   // An IPv4 socket cannot send to the ::1 a name may resolve to; an IPv6 one reaches both.
   const upstream = { host: await resolve(opts.upstream.host, ipv6 ? undefined : 4), port: opts.upstream.port };
-  const open = async (port: number, exclusive: boolean) => {
+  const sockets = edgeSockets(deps.logger, opts.socket);
+  const open = (port: number, share: 'own' | number) => {
+    const queue = new QueueDelay(sockets.readsPerTurn);
     // A large receive buffer rides out bursts (the kernel caps it at net.core.rmem_max).
-    const socket = createSocket({ type: ipv6 ? 'udp6' : 'udp4', recvBufferSize: RECV_BUFFER_BYTES });
-    await bind(socket, listenHost, port, exclusive);
-    return socket;
+    return sockets.open({
+      host: listenHost,
+      port,
+      share,
+      recvBufferSize: RECV_BUFFER_BYTES,
+      onMessage: (bytes, host, from) => receive(queue, bytes, host, from),
+      onError: (error) => socketError(error),
+    });
   };
-  const socket = await open(opts.listen.port, false);
+  const socket = await open(opts.listen.port, opts.ownUpstreamSocket ? (opts.workers ?? 1) : 'own');
   const bound = socket.address();
   const address = { host: bound.address, port: bound.port };
   // Workers share `socket`; each relays upstream from a socket of its own, so that all the
   // responses of a transaction come back to the one process that relays them, in their order.
-  const toUpstream = opts.ownUpstreamSocket ? await open(0, true) : socket;
+  const toUpstream = opts.ownUpstreamSocket ? await open(0, 'own') : socket;
   const viaPort = toUpstream.address().port;
   // The Via the edge writes must be an address the upstream can answer to, not 0.0.0.0.
   const self = { host: isUnspecified(address.host) ? await localAddressToward(upstream) : address.host, port: viaPort };
@@ -105,8 +119,8 @@ export async function startEdge(opts: EdgeOptions, rules: DecisionReader, deps: 
     logger,
     onMessage: (ip, bytes, rinfo) => {
       let queue = queues.get(ip);
-      if (queue === undefined) queues.set(ip, (queue = new QueueDelay()));
-      receive(queue, bytes, rinfo, ip);
+      if (queue === undefined) queues.set(ip, (queue = new QueueDelay(DGRAM_READS_PER_TURN)));
+      receive(queue, bytes, rinfo.address, rinfo.port, ip);
     },
     onError: (_ip, error) => socketError(error),
   });
@@ -118,12 +132,14 @@ export async function startEdge(opts: EdgeOptions, rules: DecisionReader, deps: 
   }
 
   /** Sends from `out`; `to` may name a host (an outbound Request-URI's), resolved and kept 30 s. */
-  function send(out: Socket, bytes: Buffer, to: Endpoint, v6: boolean): void {
+  function send(out: Pick<EdgeSocket, 'send'>, bytes: Buffer, to: Endpoint, v6: boolean): void {
     const address = names.resolve(to.host, v6 ? 6 : 4);
     // No callback: Node then tries the send at once without allocating a request, and a failure
     // arrives as the socket's 'error' event.
     if (typeof address === 'string') out.send(bytes, to.port, v6 ? mapped(address) : address);
     else {
+      // The batched socket reuses a received datagram's memory once its batch is handled.
+      bytes = Buffer.from(bytes);
       address.then(
         (resolved) => out.send(bytes, to.port, v6 ? mapped(resolved) : resolved),
         (error: unknown) => {
@@ -147,11 +163,11 @@ export async function startEdge(opts: EdgeOptions, rules: DecisionReader, deps: 
   }
 
   const shedAfterMs = opts.shedAfterMs ?? SHED_AFTER_MS;
-  function receive(queue: QueueDelay, bytes: Buffer, rinfo: RemoteInfo, dedicatedIp?: string): void {
+  function receive(queue: QueueDelay, bytes: Buffer, host: string, port: number, dedicatedIp?: string): void {
     metrics.received();
     const waited = queue.read();
     metrics.queueDelay(waited);
-    const source = { host: unmapped(rinfo.address), port: rinfo.port };
+    const source = { host: unmapped(host), port };
     let outcome: Outcome;
     try {
       outcome = handlePacket(ctx, bytes, source, waited > shedAfterMs, dedicatedIp);
@@ -168,43 +184,27 @@ export async function startEdge(opts: EdgeOptions, rules: DecisionReader, deps: 
     else if (outcome.action === 'malformed') logger.debug({ source: formatHostPort(source), detail: outcome.detail }, 'malformed SIP');
   }
 
-  const listen = (on: Socket) => {
-    const queue = new QueueDelay();
-    on.on('message', (bytes, rinfo) => receive(queue, bytes, rinfo));
-    on.on('error', socketError);
-  };
-  listen(socket);
-  if (toUpstream !== socket) listen(toUpstream);
+  socket.start();
+  if (toUpstream !== socket) toUpstream.start();
   logger.info(
-    { listen: formatHostPort(address), via: formatHostPort(self), upstream: formatHostPort(upstream), reject: opts.reject.mode },
+    { listen: formatHostPort(address), via: formatHostPort(self), upstream: formatHostPort(upstream), reject: opts.reject.mode, socket: sockets.kind },
     'SIP edge listening',
   );
-  const close = (s: Socket) => new Promise<void>((done) => s.close(() => done()));
   return {
     address,
+    socket: sockets.kind,
     egress: () => egress?.status() ?? [],
     close: async () => {
       if (opts.egress) opts.egress.pool.onHostedChange = null;
       await egress?.close();
-      await close(socket);
-      if (toUpstream !== socket) await close(toUpstream);
+      await socket.close();
+      if (toUpstream !== socket) await toUpstream.close();
     },
   };
 }
 
 async function resolve(host: string, family?: 4 | 6): Promise<string> {
   return isIP(host) ? host : (await lookup(host, { family })).address;
-}
-
-/** `exclusive`: in a cluster worker, a socket of this process's own instead of the shared one. */
-function bind(socket: Socket, host: string, port: number, exclusive: boolean): Promise<void> {
-  return new Promise((done, fail) => {
-    socket.once('error', fail);
-    socket.bind({ port, address: host, exclusive }, () => {
-      socket.off('error', fail);
-      done();
-    });
-  });
 }
 
 function isUnspecified(host: string): boolean {

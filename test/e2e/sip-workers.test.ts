@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -31,6 +31,14 @@ function workerPids(server: ChildProcess): number[] {
   } catch {
     return [];
   }
+}
+
+/**
+ * Reaped by its parent. Not merely a zombie: the process's main thread turns zombie while its
+ * other threads still exit, and its sockets close only with the last of them.
+ */
+function gone(pid: number): boolean {
+  return !existsSync(`/proc/${pid}`);
 }
 
 /** /metrics is read on the API's port, with the token that opens it there. */
@@ -156,7 +164,9 @@ describe('ipwarden serve --sip-workers 2', { timeout: 120_000 }, () => {
     const [victim, survivor] = workerPids(server);
     assert.ok(victim && survivor);
     process.kill(victim, 'SIGKILL');
-    // No call is lost to the dead worker: the survivor reads the shared socket.
+    // Datagrams already queued at the dying worker's socket die with it (callers resend them):
+    // once it is gone, no call is lost, the survivor's socket takes the whole address.
+    await until('the killed worker gone', () => (gone(victim) ? true : undefined));
     assert.deepEqual(await invite(50), { forwarded: 50, rejected: 0 });
     const replaced = await until('a replacement worker', () => {
       const pids = workerPids(server);
@@ -173,6 +183,11 @@ describe('ipwarden serve --sip-workers 2', { timeout: 120_000 }, () => {
     // The replacement built its index from the store: with the survivor killed too, it decides alone.
     process.kill(survivor, 'SIGKILL');
     await until('the second replacement', () => (workerPids(server).filter((p) => p !== survivor).length === 2 ? true : undefined));
+    // Each worker binds the address itself: with both dead, it is bound again once one listens.
+    await until('two workers listening again', async () => {
+      const text = await (await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
+      return /ipwarden_sip_workers 2\n/.test(text) ? true : undefined;
+    });
     assert.deepEqual(await invite(50), { forwarded: 50, rejected: 0 });
   });
 });

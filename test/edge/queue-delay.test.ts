@@ -7,7 +7,7 @@ function loop() {
   let now = 0;
   let pending: Array<() => void> = [];
   const clock: QueueClock = { now: () => now, afterTurn: (fn) => void pending.push(fn) };
-  const delay = new QueueDelay(clock);
+  const delay = new QueueDelay(32, clock);
   return {
     turn(reads: number, msEach: number): number[] {
       const seen: number[] = [];

@@ -11,7 +11,9 @@ import { startEdge } from '../../src/edge/server.ts';
 import { FakeRules } from './fake-rules.ts';
 
 async function udp(host: string): Promise<Socket> {
-  const socket = createSocket('udp4');
+  // This process reads 32 datagrams a turn from it while the edge beside it may send a batch of
+  // 64 replies a turn: room for the backlog, as a peer in a process of its own would not need.
+  const socket = createSocket({ type: 'udp4', recvBufferSize: 1 << 20 });
   socket.bind(0, host);
   await once(socket, 'listening');
   return socket;
