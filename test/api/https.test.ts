@@ -97,9 +97,9 @@ describe('ipwarden serve --tls-cert --tls-key', () => {
           res.on('end', () => resolve({ status: res.statusCode!, type: String(res.headers['content-type']), body }));
         }).once('error', reject);
       });
-    const health = await answer('/v2/health');
-    assert.equal(health.status, 200);
-    assert.equal(JSON.parse(health.body).status, 'success');
+    const accounts = await answer('/v2/accounts/4fd8b0c2a1e34f5d9c7a8b6e5d4c3b2a');
+    assert.equal(accounts.status, 401);
+    assert.equal(JSON.parse(accounts.body).error, '401');
     const consolePage = await answer('/');
     assert.equal(consolePage.status, 200);
     assert.match(consolePage.type, /text\/html/);
