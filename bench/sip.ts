@@ -111,7 +111,7 @@ async function main(): Promise<void> {
 /** The edge on the bench's rule set: in worker processes as production runs it, or in this one. */
 async function startOurEdge(dir: string, addresses: readonly string[], workers: number) {
   if (workers === 0) {
-    const edge = await startEdge({ listen: EDGE, upstream: UAS, reject: DEFAULT_REJECT }, RULE_SETS[args.rules]!(addresses), {
+    const edge = await startEdge({ listen: [{ transport: 'udp', ...EDGE }], upstream: UAS, reject: DEFAULT_REJECT }, RULE_SETS[args.rules]!(addresses), {
       registry: new Registry(),
       logger: pino({ level: 'warn' }),
     });
@@ -119,14 +119,14 @@ async function startOurEdge(dir: string, addresses: readonly string[], workers: 
   }
   const addressFile = join(dir, `addresses-${addresses.length}.txt`);
   writeFileSync(addressFile, addresses.join('\n'));
-  const workerSettings: BenchWorkerSettings = { addressFile, rules: args.rules, listen: EDGE, upstream: UAS, branchKey: randomBytes(32).toString('base64url') };
+  const workerSettings: BenchWorkerSettings = { addressFile, rules: args.rules, listen: [{ transport: 'udp', ...EDGE }], upstream: UAS, branchKey: randomBytes(32).toString('base64url') };
   const cluster = await startEdgeCluster({
     workers,
     entry: fileURLToPath(new URL('./sip/edge-worker.ts', import.meta.url)),
     workerSettings,
     logger: pino({ level: 'warn' }),
   });
-  return { address: cluster.address, cpu: () => cpuSeconds(cluster.pids()), close: cluster.close };
+  return { address: cluster.listeners[0]!, cpu: () => cpuSeconds(cluster.pids()), close: cluster.close };
 }
 
 /** The platform (the edge's upstream host) calls the carrier through the edge's main socket; the calls leave from DEDICATED. */
@@ -138,7 +138,7 @@ async function climbEgress(dir: string): Promise<Climb> {
     heldFor: (account) => (account === EGRESS_ACCOUNT ? [DEDICATED.host] : []),
   };
   const platform = { host: SOURCES.egress, port: 5060 };
-  const edge = await startEdge({ listen: EDGE, upstream: platform, reject: DEFAULT_REJECT, egress: { pool, port: DEDICATED.port } }, RULE_SETS.index!([]), {
+  const edge = await startEdge({ listen: [{ transport: 'udp', ...EDGE }], upstream: platform, reject: DEFAULT_REJECT, egress: { pool, port: DEDICATED.port } }, RULE_SETS.index!([]), {
     registry: new Registry(),
     logger: pino({ level: 'warn' }),
   });

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import type { FromWorker, ToWorker } from '../../src/edge/cluster.ts';
+import type { Listener } from '../../src/edge/endpoint.ts';
 import { DEFAULT_REJECT } from '../../src/edge/reply.ts';
 import { startEdge } from '../../src/edge/server.ts';
 import { RULE_SETS } from './rules.ts';
@@ -11,7 +12,7 @@ import { RULE_SETS } from './rules.ts';
 export interface BenchWorkerSettings {
   addressFile: string;
   rules: string;
-  listen: { host: string; port: number };
+  listen: Listener[];
   upstream: { host: string; port: number };
   branchKey: string;
 }
@@ -28,4 +29,4 @@ process.on('message', (message: ToWorker) => {
   if (message.type === 'stop') void edge.close().then(() => process.exit(0));
 });
 process.on('disconnect', () => process.exit(0));
-tell({ type: 'listening', address: edge.address });
+tell({ type: 'listening', listeners: edge.listeners });

@@ -1,27 +1,37 @@
 // The SIP edge on every core (issue 22): N worker processes share the edge's sockets (Node's
 // cluster module hands each worker the one UDP handle the primary holds, and the kernel wakes
-// whichever worker is free), each deciding from its own copy of the index. The primary, which
+// whichever worker is free; a TCP or TLS listener's connections the primary accepts and deals out
+// to the workers in turn), each deciding from its own copy of the index. The primary, which
 // serves the API, tells the workers after each change it applies and waits for them before the
 // write is answered, so a change is enforced by every worker on its next packet. A worker that
 // dies is replaced; the others go on reading the shared socket meanwhile.
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
 import type { EgressSocketStatus } from './egress-sockets.ts';
-import type { Endpoint } from './endpoint.ts';
+import type { Listener } from './endpoint.ts';
+import { DEFAULT_STREAM_LIMITS, LocalAdmission, type SourceAdmission } from './streams.ts';
 
 /** Primary → worker. */
-export type ToWorker = { type: 'catch-up'; id: number } | { type: 'metrics' | 'egress'; request: number } | { type: 'stop' };
+export type ToWorker =
+  | { type: 'catch-up'; id: number }
+  | { type: 'metrics' | 'egress'; request: number }
+  | { type: 'admitted'; request: number; yes: boolean }
+  | { type: 'reload-tls' }
+  | { type: 'stop' };
 /** Worker → primary. */
 export type FromWorker =
-  | { type: 'listening'; address: Endpoint }
+  | { type: 'listening'; listeners: Listener[] }
   | { type: 'caught-up'; id: number }
   | { type: 'metrics'; request: number; metrics: object[] }
   | { type: 'egress'; request: number; egress: EgressSocketStatus[] }
+  /** A connection accepted from `host`: may it hold one more? */
+  | { type: 'admit'; request: number; host: string }
+  | { type: 'release'; host: string }
   | { type: 'failed'; message: string };
 
 export interface EdgeCluster {
-  /** Where the shared socket is bound. */
-  address: Endpoint;
+  /** Where the shared sockets are bound. */
+  listeners: Listener[];
   /** Resolves once every live worker has applied the change feed up to `changeId` (or timed out). */
   replicate(changeId: number): Promise<void>;
   /** Each worker's registry as prom-client's getMetricsAsJSON gives it. */
@@ -34,6 +44,8 @@ export interface EdgeCluster {
   pids(): number[];
   /** Workers replaced after dying, so far. */
   restarts(): number;
+  /** Every worker reads its TLS certificate and key again. */
+  reloadTls(): void;
   close(): Promise<void>;
 }
 
@@ -46,6 +58,8 @@ export interface EdgeClusterOptions {
   logger: Logger;
   /** How long a write waits for a worker to apply a change before going on without it. */
   replicateTimeoutMs?: number;
+  /** TCP and TLS connections one source address may hold across all the workers. */
+  maxConnectionsPerSource?: number;
 }
 
 const START_TIMEOUT_MS = 60_000;
@@ -63,8 +77,19 @@ export async function startEdgeCluster(opts: EdgeClusterOptions): Promise<EdgeCl
   let nextRequest = 0;
   let closing = false;
   let restarts = 0;
+  // The connections each source holds, over every worker, and which worker holds them: a worker
+  // that dies gives its back.
+  const admission = new LocalAdmission(opts.maxConnectionsPerSource ?? DEFAULT_STREAM_LIMITS.maxConnectionsPerSource);
+  const heldBy = new Map<Worker, Map<string, number>>();
+  const hold = (worker: Worker, host: string, change: 1 | -1) => {
+    let held = heldBy.get(worker);
+    if (held === undefined) heldBy.set(worker, (held = new Map()));
+    const count = (held.get(host) ?? 0) + change;
+    if (count > 0) held.set(host, count);
+    else held.delete(host);
+  };
 
-  function fork(): Promise<Endpoint> {
+  function fork(): Promise<Listener[]> {
     const worker = cluster.fork({ IPWARDEN_EDGE_WORKER: JSON.stringify(opts.workerSettings) });
     return new Promise((listening, failed) => {
       const timer = setTimeout(() => failed(new Error('a SIP worker did not start in time')), START_TIMEOUT_MS);
@@ -73,7 +98,7 @@ export async function startEdgeCluster(opts: EdgeClusterOptions): Promise<EdgeCl
           case 'listening':
             clearTimeout(timer);
             live.add(worker);
-            listening(message.address);
+            listening(message.listeners);
             return;
           case 'failed':
             clearTimeout(timer);
@@ -89,12 +114,24 @@ export async function startEdgeCluster(opts: EdgeClusterOptions): Promise<EdgeCl
           case 'egress':
             replies.get(message.request)?.(message.egress);
             return;
+          case 'admit': {
+            const yes = admission.admit(message.host);
+            if (yes) hold(worker, message.host, 1);
+            send(worker, { type: 'admitted', request: message.request, yes });
+            return;
+          }
+          case 'release':
+            admission.release(message.host);
+            hold(worker, message.host, -1);
+            return;
         }
       });
       worker.on('exit', (code, signal) => {
         clearTimeout(timer);
         const wasLive = live.delete(worker);
         caughtUp.delete(worker);
+        for (const [host, count] of heldBy.get(worker) ?? []) for (let i = 0; i < count; i++) admission.release(host);
+        heldBy.delete(worker);
         for (const wake of waiting) wake();
         if (closing || !wasLive) return failed(new Error(`a SIP worker exited (${signal ?? code}) before it listened`));
         restarts++;
@@ -119,11 +156,11 @@ export async function startEdgeCluster(opts: EdgeClusterOptions): Promise<EdgeCl
     });
   }
 
-  const addresses = await Promise.all(Array.from({ length: opts.workers }, fork));
+  const [listeners] = await Promise.all(Array.from({ length: opts.workers }, fork));
   logger.info({ workers: opts.workers }, 'SIP workers listening');
 
   return {
-    address: addresses[0]!,
+    listeners: listeners!,
     async replicate(changeId) {
       const pending = [...live].filter((w) => (caughtUp.get(w) ?? -1) < changeId);
       if (pending.length === 0) return;
@@ -153,6 +190,9 @@ export async function startEdgeCluster(opts: EdgeClusterOptions): Promise<EdgeCl
     live: () => live.size,
     pids: () => [...live].map((worker) => worker.process.pid!),
     restarts: () => restarts,
+    reloadTls: () => {
+      for (const worker of live) send(worker, { type: 'reload-tls' });
+    },
     async close() {
       closing = true;
       await Promise.all(
@@ -175,4 +215,33 @@ export async function startEdgeCluster(opts: EdgeClusterOptions): Promise<EdgeCl
 
 function send(worker: Worker, message: ToWorker): void {
   if (worker.isConnected()) worker.send(message);
+}
+
+/** In a SIP worker: the per-source connection limit, counted by the primary over every worker. */
+export class PrimaryAdmission implements SourceAdmission {
+  private nextRequest = 0;
+  private readonly pending = new Map<number, (yes: boolean) => void>();
+
+  admit(host: string): Promise<boolean> {
+    return new Promise((done) => {
+      const request = this.nextRequest++;
+      this.pending.set(request, done);
+      tellPrimary({ type: 'admit', request, host });
+    });
+  }
+
+  release(host: string): void {
+    tellPrimary({ type: 'release', host });
+  }
+
+  /** The primary's answer (ToWorker 'admitted'). */
+  answered(request: number, yes: boolean): void {
+    const done = this.pending.get(request);
+    this.pending.delete(request);
+    done?.(yes);
+  }
+}
+
+function tellPrimary(message: FromWorker): void {
+  process.send?.(message);
 }
