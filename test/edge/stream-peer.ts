@@ -3,7 +3,7 @@
 // the edge's own framer and parsed; each can be awaited in turn.
 import { once } from 'node:events';
 import { connect as connectTcp, createServer, type Server, type Socket } from 'node:net';
-import { connect as connectTls } from 'node:tls';
+import { connect as connectTls, createServer as createTlsServer } from 'node:tls';
 import type { Endpoint } from '../../src/edge/endpoint.ts';
 import { SipFramer } from '../../src/edge/framer.ts';
 import { parseMessage, type SipMessage } from '../../src/edge/message.ts';
@@ -67,23 +67,32 @@ export class StreamPeer {
   }
 }
 
-/** A TCP server whose connections become peers, in the order they arrive. */
-export async function listenForPeers(host: string): Promise<{ address: Endpoint; peers: StreamPeer[]; next(ms?: number): Promise<StreamPeer>; close(): Promise<void> }> {
+/** A TCP (or, given a certificate and key, TLS) server whose connections become peers, in the order they arrive. */
+export async function listenForPeers(
+  host: string,
+  tls?: { cert: Buffer; key: Buffer },
+): Promise<{ address: Endpoint; peers: StreamPeer[]; connections(): number; next(ms?: number): Promise<StreamPeer>; close(): Promise<void> }> {
   const peers: StreamPeer[] = [];
   let waiting: ((peer: StreamPeer) => void) | null = null;
-  const server: Server = createServer((socket) => {
+  const arrived = (socket: Socket) => {
     const peer = new StreamPeer(socket);
     peers.push(peer);
     const wake = waiting;
     waiting = null;
     wake?.(peer);
-  });
+  };
+  const server: Server = tls ? createTlsServer(tls, arrived) : createServer(arrived);
+  // TCP connections, a TLS one counted before (or without) its handshake.
+  let connections = 0;
+  server.on('connection', () => connections++);
+  server.on('tlsClientError', () => {});
   await new Promise<void>((done) => server.listen(0, host, () => done()));
   const { port } = server.address() as { port: number };
   let taken = 0;
   return {
     address: { host, port },
     peers,
+    connections: () => connections,
     next(ms = 3000) {
       if (taken < peers.length) return Promise.resolve(peers[taken++]!);
       return new Promise((done, fail) => {
