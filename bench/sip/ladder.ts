@@ -10,6 +10,8 @@ export type CallKind = 'answered' | 'rejected' | 'egress';
 
 export interface LadderSetup {
   dir: string;
+  /** Over TCP every sipp (UAC and UAS) keeps one connection (`-t t1`), as a trunk does. */
+  transport: 'udp' | 'tcp';
   proxy: Endpoint;
   uas: Endpoint;
   /** Source address per kind: one the rule set allows, one it does not, the upstream's host. */
@@ -74,7 +76,7 @@ async function runStep(setup: LadderSetup, kind: CallKind, rate: number): Promis
   const budgetMs = setup.seconds * 1250 + 1500;
   // sipp's 64 kB default socket buffers drop datagrams at a few thousand calls/s, whoever proxies.
   // A step that overruns its budget has failed: sipp stops there, and is killed soon after.
-  const bounded = ['-timeout', `${Math.ceil(budgetMs / 1000)}s`, '-timeout_error', '-buff_size', String(4 * 1024 * 1024)];
+  const bounded = ['-timeout', `${Math.ceil(budgetMs / 1000)}s`, '-timeout_error', '-buff_size', String(4 * 1024 * 1024), ...(setup.transport === 'tcp' ? ['-t', 't1'] : [])];
   const cpuBefore = setup.cpu();
   const uas =
     kind !== 'rejected'
