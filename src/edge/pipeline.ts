@@ -139,7 +139,7 @@ function handleRequest(ctx: EdgeContext, request: SipRequest, source: Endpoint, 
 }
 
 /** The address the edge's Via names for a hop on `transport` from the main sockets or a dedicated IP. */
-function localAddress(ctx: EdgeContext, dedicatedIp: string | undefined, transport: Transport): Endpoint {
+export function localAddress(ctx: EdgeContext, dedicatedIp: string | undefined, transport: Transport): Endpoint {
   if (dedicatedIp !== undefined) return { host: dedicatedIp, port: ctx.egress!.port };
   if (transport === 'udp' || ctx.streams === undefined) return ctx.self;
   return ctx.streams[transport] ?? ctx.streams.tcp ?? ctx.streams.tls ?? ctx.self;

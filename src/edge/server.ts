@@ -15,7 +15,7 @@ import { EgressSockets, type EgressSocketStatus } from './egress-sockets.ts';
 import { formatHostPort, unmapped, type Endpoint, type Listener, type StreamTransport, type Transport } from './endpoint.ts';
 import { createEdgeMetrics } from './metrics.ts';
 import { NameCache } from './name-cache.ts';
-import { handlePacket, type EdgeContext, type Outcome } from './pipeline.ts';
+import { handlePacket, localAddress, type EdgeContext, type Outcome } from './pipeline.ts';
 import type { RejectPolicy } from './reply.ts';
 import { QueueDelay } from './queue-delay.ts';
 import { DEFAULT_STREAM_LIMITS, Streams, type SourceAdmission, type StreamConnection, type StreamLimits } from './streams.ts';
@@ -82,20 +82,18 @@ export async function startEdge(opts: EdgeOptions, rules: DecisionReader, deps: 
   if (opts.listen.length === 0) throw new Error('the SIP edge needs a --sip listener');
   const datagram = opts.listen.find((l) => l.transport === 'udp');
   const streamListens = opts.listen.filter((l): l is Listener & { transport: StreamTransport } => l.transport !== 'udp');
-  const firstHost = await resolve(opts.listen[0]!.host);
-  const ipv6 = isIP(datagram === undefined ? firstHost : await resolve(datagram.host)) === 6;
+  const ipv6 = isIP(await resolve((datagram ?? opts.listen[0]!).host)) === 6;
   // An IPv4 socket cannot send to the ::1 a name may resolve to; an IPv6 one reaches both.
   const upstream = { host: await resolve(opts.upstream.host, ipv6 ? undefined : 4), port: opts.upstream.port };
-  const metrics = createEdgeMetrics(deps.registry);
-  const logger = deps.logger.child({ component: 'sip-edge' });
-  const udp = datagram === undefined ? undefined : await openDatagram(datagram, upstream, ipv6, opts.ownUpstreamSocket === true);
-
   let certificate: { cert: Buffer; key: Buffer } | undefined;
   const readCertificate = () => ({ cert: readFileSync(opts.tls!.cert!), key: readFileSync(opts.tls!.key!) });
   if (streamListens.some((l) => l.transport === 'tls')) {
     if (opts.tls?.cert === undefined || opts.tls.key === undefined) throw new Error('a tls: listener needs --sip-tls-cert and --sip-tls-key');
     certificate = readCertificate();
   }
+  const metrics = createEdgeMetrics(deps.registry);
+  const logger = deps.logger.child({ component: 'sip-edge' });
+  const udp = datagram === undefined ? undefined : await openDatagram(datagram, upstream, ipv6, opts.ownUpstreamSocket === true);
   const streams = new Streams({
     limits: opts.streamLimits ?? DEFAULT_STREAM_LIMITS,
     logger,
@@ -132,7 +130,7 @@ export async function startEdge(opts: EdgeOptions, rules: DecisionReader, deps: 
   /** The address a connection from the main sockets is opened from: the listener's, when it names one. */
   const dialFrom = (transport: StreamTransport): string | undefined => {
     const listen = streamListens.find((l) => l.transport === transport) ?? streamListens[0] ?? datagram!;
-    return isUnspecified(listen.host) ? undefined : localAddressOf(ctx, transport);
+    return isUnspecified(listen.host) ? undefined : localAddress(ctx, undefined, transport).host;
   };
 
   // A packet that trips a bug can be sent a thousand times a second: one line a second, counted.
@@ -228,7 +226,7 @@ export async function startEdge(opts: EdgeOptions, rules: DecisionReader, deps: 
   }
 
   /** What `outcome` says, done; `arrival`: the connection the message came on (none: a datagram). */
-  function act(outcome: Outcome, dedicatedIp: string | undefined, arrival: StreamConnection | undefined): void {
+  function act(outcome: Outcome, source: Endpoint, dedicatedIp: string | undefined, arrival: StreamConnection | undefined): void {
     metrics.count(outcome);
     if (outcome.action === 'forward') {
       if (outcome.direction === 'outbound') metrics.sentFrom(outcome.from ?? self.host);
@@ -239,7 +237,7 @@ export async function startEdge(opts: EdgeOptions, rules: DecisionReader, deps: 
       if (arrival === undefined) sendDatagram(outcome.reply.bytes, outcome.reply.to, dedicatedIp, true);
       else streams.write(arrival, outcome.reply.bytes);
     } else if (outcome.action === 'malformed') {
-      logger.debug({ detail: outcome.detail, transport: arrival?.transport ?? 'udp' }, 'malformed SIP');
+      logger.debug({ source: formatHostPort(source), detail: outcome.detail, transport: arrival?.transport ?? 'udp' }, 'malformed SIP');
       // A stream whose message cannot be read cannot be trusted to frame the next one either.
       if (arrival !== undefined) streams.drop(arrival, 'malformed');
     }
@@ -261,13 +259,13 @@ export async function startEdge(opts: EdgeOptions, rules: DecisionReader, deps: 
     const waited = queue.read();
     metrics.queueDelay(waited);
     const source = { host: unmapped(rinfo.address), port: rinfo.port };
-    act(decide(bytes, source, waited > shedAfterMs, dedicatedIp, 'udp'), dedicatedIp, undefined);
+    act(decide(bytes, source, waited > shedAfterMs, dedicatedIp, 'udp'), source, dedicatedIp, undefined);
   }
 
   // Over a stream the kernel's flow control holds a sender back and nothing is retransmitted, so
   // no backlog builds up to shed.
   function receiveStream(connection: StreamConnection, bytes: Buffer): void {
-    act(decide(bytes, connection.remote, false, connection.dedicatedIp, connection.transport), connection.dedicatedIp, connection);
+    act(decide(bytes, connection.remote, false, connection.dedicatedIp, connection.transport), connection.remote, connection.dedicatedIp, connection);
   }
 
   if (udp) {
@@ -310,11 +308,6 @@ export async function startEdge(opts: EdgeOptions, rules: DecisionReader, deps: 
       await udp?.close();
     },
   };
-}
-
-/** The address the edge's Vias name for `transport` from its main sockets (pipeline.ts writes them). */
-function localAddressOf(ctx: EdgeContext, transport: StreamTransport): string {
-  return (ctx.streams?.[transport] ?? ctx.streams?.tcp ?? ctx.streams?.tls ?? ctx.self).host;
 }
 
 interface Datagram {

@@ -108,7 +108,6 @@ export interface StreamsOptions {
   ca?: string;
   /** Where the per-source connection limit is counted; by default in this process. */
   admission?: SourceAdmission;
-  now?: () => number;
 }
 
 /** Options of a connection the edge opens. */
@@ -139,13 +138,11 @@ export class Streams {
   private readonly admission: SourceAdmission;
   /** Connections accepted whose source is being admitted. */
   private admitting = 0;
-  private readonly now: () => number;
   private readonly dialFailures: ThrottledLog<{ error: Error; to: string }>;
 
   constructor(private readonly options: StreamsOptions) {
     this.limits = options.limits;
     this.admission = options.admission ?? new LocalAdmission(options.limits.maxConnectionsPerSource);
-    this.now = options.now ?? (() => performance.now());
     // An upstream that is down fails every request's connection attempt: one line a second.
     this.dialFailures = new ThrottledLog((failure, suppressed) => {
       const more = suppressed > 0 ? { suppressed } : {};
@@ -335,7 +332,7 @@ export class Streams {
     if (connection.closed) return;
     // A message trickled in a byte now and then would hold the connection for ever, each byte
     // renewing the idle timer: an incomplete message may not take longer than an idle spell.
-    const now = this.now();
+    const now = performance.now();
     if (connection.framer.buffered === 0) connection.partialSince = 0;
     else if (framed.length > 0 || connection.partialSince === 0) connection.partialSince = now;
     else if (now - connection.partialSince > this.limits.idleTimeoutMs) return this.drop(connection, 'idle');
