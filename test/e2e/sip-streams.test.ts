@@ -5,10 +5,13 @@
 
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { once } from 'node:events';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { connect as connectTls } from 'node:tls';
 import { header, type SipMessage } from '../../src/edge/message.ts';
 import { freeTcpPort, highPort, loggedHeader, sippAnswer, sippCall, sippMissing } from '../edge/sipp.ts';
 import { StreamPeer } from '../edge/stream-peer.ts';
@@ -35,6 +38,7 @@ for (const workers of [0, 2]) {
     const dir = mkdtempSync(join(tmpdir(), 'ipwarden-sip-streams-'));
     const db = join(dir, 'edge.db');
     const certificate = selfSignedCertificate(dir, 'edge', [EDGE]);
+    const renewed = selfSignedCertificate(dir, 'renewed', [EDGE]);
     let tcp: { host: string; port: number };
     let tls: { host: string; port: number };
     let uas: { host: string; port: number };
@@ -140,6 +144,29 @@ for (const workers of [0, 2]) {
       } finally {
         for (const peer of [...held, other]) peer.close();
       }
+    });
+    it('SIGHUP: a renewed certificate serves the next connections, in every worker, and the server goes on', async () => {
+      const presented = async () => {
+        const socket = connectTls({ host: EDGE, port: tls.port, rejectUnauthorized: false });
+        await once(socket, 'secureConnect');
+        const fingerprint = socket.getPeerX509Certificate()!.fingerprint256;
+        socket.destroy();
+        return fingerprint;
+      };
+      const wanted = new X509Certificate(readFileSync(renewed.cert)).fingerprint256;
+      copyFileSync(renewed.key, certificate.key);
+      copyFileSync(renewed.cert, certificate.cert);
+      server.kill('SIGHUP');
+      // Connections are dealt to the workers in turn: four in a row reach each of two.
+      const started = Date.now();
+      for (;;) {
+        const seen = [await presented(), await presented(), await presented(), await presented()];
+        if (seen.every((f) => f === wanted)) break;
+        if (Date.now() - started > 5000) assert.fail('the renewed certificate is not served by every worker');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.equal(server.exitCode, null, 'SIGHUP did not stop the server');
+      assert.equal((await fetch(`${serving.base}/v2/health`)).status, 200);
     });
   });
 }
