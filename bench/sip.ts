@@ -1,11 +1,11 @@
-// `npm run bench:sip [-- --quick] [--rules index|map] [--workers N] [--socket batch|dgram] [--no-kamailio] [--kamailio-children N]`
+// `npm run bench:sip [-- --quick] [--rules index|map] [--workers N] [--socket batch|dgram] [--transports udp,tcp] [--no-kamailio] [--kamailio-children N]`
 // The SIP edge under sipp at increasing call rates, answered (allowed, to a sipp UAS) and
-// rejected (603) calls, with 10 k and 100 k entries in the rule set, and Kamailio 5.6's
-// permissions module through the same ladder in the same run (api.md §8). The edge runs as
-// production runs it: N worker processes on one socket (--workers, default the machine's cores;
-// 0 in this process). Each contender is charged with its own processes' CPU. Then the platform's
-// outbound calls through a dedicated IP (§7.1), answered by the UAS as the carrier, with the edge
-// in this process. Exits 0 once it ran.
+// rejected (603) calls, over UDP and over TCP (every sipp on one connection, `-t t1`), with 10 k
+// and 100 k entries in the rule set, and Kamailio 5.6's permissions module through the same
+// ladder in the same run (api.md §8). The edge runs as production runs it: N worker processes on
+// one socket (--workers, default the machine's cores; 0 in this process). Each contender is
+// charged with its own processes' CPU. Then the platform's outbound calls through a dedicated IP
+// (§7.1), answered by the UAS as the carrier, with the edge in this process. Exits 0 once it ran.
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
+import type { Listener } from '../src/edge/endpoint.ts';
 import { DEFAULT_REJECT } from '../src/edge/reply.ts';
 import { startEdgeCluster } from '../src/edge/cluster.ts';
 import { startEdge } from '../src/edge/server.ts';
@@ -35,12 +36,15 @@ const { values: args } = parseArgs({
     'kamailio-children': { type: 'string', default: '1' },
     workers: { type: 'string', default: String(availableParallelism()) },
     socket: { type: 'string', default: 'batch' },
+    transports: { type: 'string', default: 'udp,tcp' },
   },
 });
 if (args.socket !== 'batch' && args.socket !== 'dgram') throw new Error('--socket must be batch or dgram');
 const SOCKET = args.socket;
 
 const SIZES = [10_000, 100_000];
+type Transport = 'udp' | 'tcp';
+const TRANSPORTS = args.transports.split(',').filter((t): t is Transport => t === 'udp' || t === 'tcp');
 const KINDS: CallKind[] = ['answered', 'rejected'];
 const RATES = args.quick ? [1000, 2000, 4000, 8000] : [500, 1000, 1500, 2000, 3000, 4000, 6000, 8000, 12000];
 const SECONDS = args.quick ? 1 : 10;
@@ -58,6 +62,7 @@ const UDP_COST_HOST = '127.77.0.50';
 interface Row {
   /** null: the egress row, which asks no rule set. */
   entries: number | null;
+  transport: Transport;
   kind: CallKind;
   ours: Climb;
   kamailio: Climb | undefined;
@@ -74,9 +79,11 @@ async function main(): Promise<void> {
   const noKamailio = args['no-kamailio'] ? 'skipped (--no-kamailio)' : kamailioMissing();
   const children = Number(args['kamailio-children']);
   const workers = Number(args.workers);
+  if (TRANSPORTS.length === 0) throw new Error('--transports must list udp and/or tcp');
   console.log(
-    `SIP edge bench${args.quick ? ' (quick)' : ''}: rule set "${args.rules}", edge ${workers === 0 ? 'in this process' : `in ${workers} worker process(es)`} on ${SOCKET} sockets, ` +
-      `${SECONDS} s per step, rates ${RATES.join(', ')} calls/s; Kamailio ${noKamailio ?? `5.6 with ${children} UDP worker(s)`}`,
+    `SIP edge bench${args.quick ? ' (quick)' : ''}: rule set "${args.rules}", edge ${workers === 0 ? 'in this process' : `in ${workers} worker process(es)`} on ${SOCKET} UDP sockets, ` +
+      `over ${TRANSPORTS.join(' and ')}, ${SECONDS} s per step, rates ${RATES.join(', ')} calls/s; ` +
+      `Kamailio ${noKamailio ?? `5.6 with ${children} UDP worker(s) (over TCP: ${children} TCP worker(s))`}`,
   );
 
   await measureUdpCost({ host: UDP_COST_HOST, count: args.quick ? 20_000 : 100_000, runs: args.quick ? 3 : 5 });
@@ -91,25 +98,31 @@ async function main(): Promise<void> {
       console.log(`\n${entries.toLocaleString('en')} entries (rule set built in ${(performance.now() - built).toFixed(0)} ms)`);
       measurePipeline(rules, { allowed: { host: SOURCES.answered, port: 5061 }, denied: { host: SOURCES.rejected, port: 5061 }, uas: UAS, realm: BENCH_REALM });
       const edge = await startOurEdge(dir, addresses, workers);
-      const kamailio = noKamailio ? null : await startBaseline(dir, addresses, children);
       try {
-        for (const kind of KINDS) {
-          const setup = (proxy: typeof UAS, cpu: () => number): LadderSetup => ({
-            dir, proxy, uas: UAS, sources: SOURCES, realm: BENCH_REALM, rates: RATES, seconds: SECONDS, cpu,
-          });
-          const ours = await climb(setup(edge.address, edge.cpu), kind, (step, label) => report('ipwarden', kind, step, label));
-          const theirs = kamailio
-            ? await climb(setup(kamailio.address, () => cpuSeconds(processTree(kamailio.pid))), kind, (step, label) => report('kamailio', kind, step, label))
-            : undefined;
-          rows.push({ entries, kind, ours, kamailio: theirs });
+        for (const transport of TRANSPORTS) {
+          const kamailio = noKamailio ? null : await startBaseline(dir, addresses, children, transport);
+          try {
+            for (const kind of KINDS) {
+              const setup = (proxy: typeof UAS, cpu: () => number): LadderSetup => ({
+                dir, transport, proxy, uas: UAS, sources: SOURCES, realm: BENCH_REALM, rates: RATES, seconds: SECONDS, cpu,
+              });
+              const label = `${kind}/${transport}`;
+              const ours = await climb(setup(edge.address(transport), edge.cpu), kind, (step, rung) => report('ipwarden', label, step, rung));
+              const theirs = kamailio
+                ? await climb(setup(kamailio.address, () => cpuSeconds(processTree(kamailio.pid))), kind, (step, rung) => report('kamailio', label, step, rung))
+                : undefined;
+              rows.push({ entries, transport, kind, ours, kamailio: theirs });
+            }
+          } finally {
+            await kamailio?.stop();
+          }
         }
       } finally {
         await edge.close();
-        await kamailio?.stop();
       }
     }
     console.log('\nOutbound through a dedicated IP (edge in this process, no rule set asked, Kamailio not compared)');
-    rows.push({ entries: null, kind: 'egress', ours: await climbEgress(dir), kamailio: undefined });
+    rows.push({ entries: null, transport: 'udp', kind: 'egress', ours: await climbEgress(dir), kamailio: undefined });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -118,31 +131,25 @@ async function main(): Promise<void> {
 
 /** The edge on the bench's rule set: in worker processes as production runs it, or in this one. */
 async function startOurEdge(dir: string, addresses: readonly string[], workers: number) {
+  const listen = TRANSPORTS.map((transport) => ({ transport, ...EDGE }));
+  const on = (listeners: Listener[]) => (transport: Transport) => listeners.find((l) => l.transport === transport)!;
   if (workers === 0) {
-    const edge = await startEdge({ listen: EDGE, upstream: UAS, reject: DEFAULT_REJECT, socket: SOCKET }, RULE_SETS[args.rules]!(addresses), {
+    const edge = await startEdge({ listen, upstream: UAS, reject: DEFAULT_REJECT, socket: SOCKET }, RULE_SETS[args.rules]!(addresses), {
       registry: new Registry(),
       logger: pino({ level: 'warn' }),
     });
-    return { address: edge.address, cpu: () => process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6, close: edge.close };
+    return { address: on(edge.listeners), cpu: () => process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6, close: edge.close };
   }
   const addressFile = join(dir, `addresses-${addresses.length}.txt`);
   writeFileSync(addressFile, addresses.join('\n'));
-  const workerSettings: BenchWorkerSettings = {
-    addressFile,
-    rules: args.rules,
-    listen: EDGE,
-    upstream: UAS,
-    branchKey: randomBytes(32).toString('base64url'),
-    workers,
-    socket: SOCKET,
-  };
+  const workerSettings: BenchWorkerSettings = { addressFile, rules: args.rules, listen, upstream: UAS, branchKey: randomBytes(32).toString('base64url'), workers, socket: SOCKET };
   const cluster = await startEdgeCluster({
     workers,
     entry: fileURLToPath(new URL('./sip/edge-worker.ts', import.meta.url)),
     workerSettings,
     logger: pino({ level: 'warn' }),
   });
-  return { address: cluster.address, cpu: () => cpuSeconds(cluster.pids()), close: cluster.close };
+  return { address: on(cluster.listeners), cpu: () => cpuSeconds(cluster.pids()), close: cluster.close };
 }
 
 /** The platform (the edge's upstream host) calls the carrier through the edge's main socket; the calls leave from DEDICATED. */
@@ -154,7 +161,7 @@ async function climbEgress(dir: string): Promise<Climb> {
     heldFor: (account) => (account === EGRESS_ACCOUNT ? [DEDICATED.host] : []),
   };
   const platform = { host: SOURCES.egress, port: 5060 };
-  const edge = await startEdge({ listen: EDGE, upstream: platform, reject: DEFAULT_REJECT, egress: { pool, port: DEDICATED.port }, socket: SOCKET }, RULE_SETS.index!([]), {
+  const edge = await startEdge({ listen: [{ transport: 'udp', ...EDGE }], upstream: platform, reject: DEFAULT_REJECT, egress: { pool, port: DEDICATED.port }, socket: SOCKET }, RULE_SETS.index!([]), {
     registry: new Registry(),
     logger: pino({ level: 'warn' }),
   });
@@ -164,7 +171,7 @@ async function climbEgress(dir: string): Promise<Climb> {
       await new Promise((r) => setTimeout(r, 10));
     }
     const cpu = () => process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6;
-    const setup: LadderSetup = { dir, proxy: edge.address, uas: UAS, sources: SOURCES, realm: BENCH_REALM, rates: RATES, seconds: SECONDS, cpu, account: EGRESS_ACCOUNT };
+    const setup: LadderSetup = { dir, transport: 'udp', proxy: edge.address, uas: UAS, sources: SOURCES, realm: BENCH_REALM, rates: RATES, seconds: SECONDS, cpu, account: EGRESS_ACCOUNT };
     return await climb(setup, 'egress', (step, label) => report('ipwarden', 'egress', step, label));
   } finally {
     await edge.close();
@@ -172,19 +179,19 @@ async function climbEgress(dir: string): Promise<Climb> {
 }
 
 /** Kamailio, or null (said why) when it does not start: the bench still reports our edge. */
-async function startBaseline(dir: string, addresses: readonly string[], children: number) {
+async function startBaseline(dir: string, addresses: readonly string[], children: number, transport: Transport) {
   try {
-    return await startKamailio({ dir: mkdtempSync(join(dir, 'kamailio-')), listen: KAMAILIO, upstream: UAS, addresses, children });
+    return await startKamailio({ dir: mkdtempSync(join(dir, 'kamailio-')), listen: KAMAILIO, upstream: UAS, addresses, children, transport });
   } catch (error) {
     console.log(`  Kamailio left out: ${(error as Error).message}`);
     return null;
   }
 }
 
-function report(who: string, kind: CallKind, step: StepResult, label?: string): void {
+function report(who: string, kind: string, step: StepResult, label?: string): void {
   const latency = step.p50Ms === undefined ? '' : `, INVITE→final p50 ${step.p50Ms} ms p99 ${step.p99Ms} ms`;
   console.log(
-    `  ${who.padEnd(8)} ${kind.padEnd(8)} ${String(step.rate).padStart(5)}/s ${label ? `(${label}) ` : ''}${step.ok ? 'ok' : `FAILED (${step.why})`}` +
+    `  ${who.padEnd(8)} ${kind.padEnd(12)} ${String(step.rate).padStart(5)}/s ${label ? `(${label}) ` : ''}${step.ok ? 'ok' : `FAILED (${step.why})`}` +
       `${latency}, ${step.cpuUsPerCall.toFixed(0)} µs CPU a call`,
   );
 }
@@ -197,7 +204,7 @@ function printSummary(rows: Row[]): void {
   const p99 = (step: StepResult | undefined) => (step?.p99Ms === undefined ? '-' : String(step.p99Ms));
   console.log('\nHighest rate with every call on time (calls/s); the recovery rung runs that rate again right after the rung that failed;');
   console.log('CPU µs a call and INVITE→final p99 ms at the highest rate both sustain (whole ms, as sipp traces them)');
-  console.log('entries   calls      ipwarden recovery  kamailio recovery  ours/kam  at rate  CPU µs ours/kam  p99 ms ours/kam');
+  console.log('entries   over  calls      ipwarden recovery  kamailio recovery  ours/kam  at rate  CPU µs ours/kam  p99 ms ours/kam');
   const behind: string[] = [];
   for (const row of rows) {
     let ratio = '-';
@@ -206,11 +213,11 @@ function printSummary(rows: Row[]): void {
     if (row.kamailio?.best) {
       const value = (row.ours.best?.rate ?? 0) / row.kamailio.best.rate;
       ratio = `${value.toFixed(2)}×`;
-      if (value < 1) behind.push(`${entries} ${row.kind} (${ratio})`);
+      if (value < 1) behind.push(`${entries} ${row.kind}/${row.transport} (${ratio})`);
     }
     const [ours, theirs] = [at(row.ours, both ?? row.ours.best?.rate), at(row.kamailio, both)];
     console.log(
-      `${entries.padEnd(9)} ${row.kind.padEnd(10)} ${rate(row.ours).padStart(8)} ${recovery(row.ours).padEnd(8)}  ` +
+      `${entries.padEnd(9)} ${row.transport.padEnd(5)} ${row.kind.padEnd(10)} ${rate(row.ours).padStart(8)} ${recovery(row.ours).padEnd(8)}  ` +
         `${rate(row.kamailio).padStart(8)} ${recovery(row.kamailio).padEnd(8)}  ${ratio.padStart(8)}  ${String(both ?? '-').padStart(7)}  ` +
         `${`${cpu(ours)}/${cpu(theirs)}`.padStart(15)}  ${`${p99(ours)}/${p99(theirs)}`.padStart(15)}`,
     );

@@ -24,8 +24,21 @@ export interface Config {
   requestTimeoutMs: number;
   /** How often the change feed is polled, ms (other writers: the CLI, other nodes). */
   pollMs: number;
-  sip?: string;
+  /** `--sip TRANSPORT:HOST:PORT`, each listener (repeatable, or comma-separated). */
+  sip?: string[];
   sipUpstream?: string;
+  /** Files: the tls: listener's certificate and key, and CAs trusted for outbound TLS. */
+  sipTlsCert?: string;
+  sipTlsKey?: string;
+  sipTlsCa?: string;
+  /** TCP and TLS connections: at once in each edge process, and per source address. */
+  sipMaxConnections: number;
+  sipMaxConnectionsPerSource: number;
+  /** Bytes held for one connection (an incomplete message read, what waits to be sent), and per source. */
+  sipMaxBufferPerConnection: number;
+  sipMaxBufferPerSource: number;
+  /** A connection idle this long is closed (ms); so is one whose incomplete message is older. */
+  sipIdleTimeoutMs: number;
   sipReject: 'respond' | 'drop';
   sipRejectCode: number;
   sipRejectReason: string;
@@ -80,6 +93,8 @@ const oneOf = <T extends string>(name: string, values: readonly T[]) => (text: s
   return text as T;
 };
 const text = (text: string) => text;
+/** Comma-separated, as the environment gives a list (a repeated flag arrives joined so too). */
+const list = (text: string) => text.split(',').map((item) => item.trim()).filter((item) => item !== '');
 const rpcUrl = (text: string) => {
   if (!/^(https?:\/\/[^/]+|unix:.+)/.test(text)) throw new Error(`kamailio-rpc must be http://HOST:PORT/PATH or unix:PATH, not '${text}'`);
   return text;
@@ -116,8 +131,17 @@ export const SETTINGS = [
   setting({ key: 'bodyLimit', flag: '--body-limit <bytes>', env: 'IPWARDEN_BODY_LIMIT', description: 'largest request body', parse: integer('body-limit', 1024, 1_073_741_824), fallback: 1_048_576 }),
   setting({ key: 'requestTimeoutMs', flag: '--request-timeout <ms>', env: 'IPWARDEN_REQUEST_TIMEOUT', description: 'slow clients: a whole request must arrive within this, idle connections close after it', parse: integer('request-timeout', 100, 600_000), fallback: 30_000 }),
   setting({ key: 'pollMs', flag: '--poll-ms <ms>', env: 'IPWARDEN_POLL_MS', description: 'change-feed poll interval', parse: integer('poll-ms', 10, 60_000), fallback: 250 }),
-  setting({ key: 'sip', flag: '--sip <udp:HOST:PORT>', env: 'IPWARDEN_SIP', description: 'run the SIP edge on this socket', parse: text }),
+  setting({ key: 'sip', flag: '--sip <TRANSPORT:HOST:PORT...>', env: 'IPWARDEN_SIP', description: 'run the SIP edge on these sockets: udp:, tcp: or tls:HOST:PORT, one per transport (repeatable, or comma-separated)', parse: list }),
   setting({ key: 'sipUpstream', flag: '--sip-upstream <HOST:PORT>', env: 'IPWARDEN_SIP_UPSTREAM', description: 'where the edge forwards allowed SIP', parse: text }),
+  setting({ key: 'sipTlsCert', flag: '--sip-tls-cert <file>', env: 'IPWARDEN_SIP_TLS_CERT', description: "the tls: listener's certificate chain (PEM), re-read when it changes or on SIGHUP", parse: text }),
+  setting({ key: 'sipTlsKey', flag: '--sip-tls-key <file>', env: 'IPWARDEN_SIP_TLS_KEY', description: "the tls: listener's private key (PEM)", parse: text }),
+  setting({ key: 'sipTlsCa', flag: '--sip-tls-ca <file>', env: 'IPWARDEN_SIP_TLS_CA', description: "CA certificates (PEM) trusted for outbound TLS besides Node's list", parse: text }),
+  setting({ key: 'sipMaxConnections', flag: '--sip-max-connections <n>', env: 'IPWARDEN_SIP_MAX_CONNECTIONS', description: 'TCP and TLS connections open at once, in each SIP edge process', parse: integer('sip-max-connections', 1, 1_000_000), fallback: 10_000 }),
+  setting({ key: 'sipMaxConnectionsPerSource', flag: '--sip-max-connections-per-source <n>', env: 'IPWARDEN_SIP_MAX_CONNECTIONS_PER_SOURCE', description: 'TCP and TLS connections from one address at once, over all the SIP workers', parse: integer('sip-max-connections-per-source', 1, 1_000_000), fallback: 64 }),
+  // A connection must hold at least one whole message (8 KiB).
+  setting({ key: 'sipMaxBufferPerConnection', flag: '--sip-max-buffer-per-connection <bytes>', env: 'IPWARDEN_SIP_MAX_BUFFER_PER_CONNECTION', description: 'bytes held for one TCP or TLS connection (a message being read, what waits to be sent)', parse: integer('sip-max-buffer-per-connection', 8192, 1_073_741_824), fallback: 65_536 }),
+  setting({ key: 'sipMaxBufferPerSource', flag: '--sip-max-buffer-per-source <bytes>', env: 'IPWARDEN_SIP_MAX_BUFFER_PER_SOURCE', description: 'bytes held for all the TCP and TLS connections of one address', parse: integer('sip-max-buffer-per-source', 8192, 1_073_741_824), fallback: 1_048_576 }),
+  setting({ key: 'sipIdleTimeoutMs', flag: '--sip-idle-timeout <ms>', env: 'IPWARDEN_SIP_IDLE_TIMEOUT', description: 'a TCP or TLS connection idle this long is closed (the upstream\'s excepted)', parse: integer('sip-idle-timeout', 100, 86_400_000), fallback: 120_000 }),
   setting({ key: 'sipReject', flag: '--sip-reject <mode>', env: 'IPWARDEN_SIP_REJECT', description: 'respond (default) or drop denied requests', parse: oneOf('sip-reject', ['respond', 'drop'] as const), fallback: 'respond' }),
   setting({ key: 'sipRejectCode', flag: '--sip-reject-code <code>', env: 'IPWARDEN_SIP_REJECT_CODE', description: 'SIP status for denied requests', parse: integer('sip-reject-code', 400, 699), fallback: 603 }),
   setting({ key: 'sipRejectReason', flag: '--sip-reject-reason <text>', env: 'IPWARDEN_SIP_REJECT_REASON', description: 'SIP reason phrase for denied requests', parse: text, fallback: 'Rejected by ACL' }),
@@ -144,7 +168,7 @@ export function loadConfig(flags: Record<string, unknown>, env: NodeJS.ProcessEn
   for (const s of SETTINGS) {
     // Commander names a flag's value after the flag (`--token-ttl` → tokenTtl), callers in code by the key.
     const flag = flags[s.key] ?? flags[attributeOf(s.flag)];
-    const raw = flag === true ? 'true' : typeof flag === 'string' ? flag : env[s.env];
+    const raw = flag === true ? 'true' : typeof flag === 'string' ? flag : Array.isArray(flag) ? flag.join(',') : env[s.env];
     if (raw !== undefined && raw !== '') config[s.key] = s.parse(raw);
     else if (s.fallback !== undefined) config[s.key] = s.fallback;
   }

@@ -3,7 +3,7 @@
 // shares with the other workers, and applies each change when the API process says one is
 // committed (and by itself, from the change feed, as any node does).
 import { Registry } from 'prom-client';
-import type { FromWorker, ToWorker } from './edge/cluster.ts';
+import { PrimaryAdmission, type FromWorker, type ToWorker } from './edge/cluster.ts';
 import { createLogger, decisionMetrics, startDecisions, startSipEdge, type EdgeWorkerSettings } from './main.ts';
 
 const { config, branchKey } = JSON.parse(process.env.IPWARDEN_EDGE_WORKER ?? '{}') as EdgeWorkerSettings;
@@ -15,7 +15,9 @@ try {
   decisions.startPolling(config.pollMs);
   const registry = new Registry();
   await decisionMetrics(registry, decisions);
-  const edge = await startSipEdge(config, decisions, pool, registry, logger, branchKey);
+  // The per-source connection limit holds over every worker: the primary counts.
+  const admission = new PrimaryAdmission();
+  const edge = await startSipEdge(config, decisions, pool, registry, logger, { branchKey, admission });
   const stop = async () => {
     await edge.close();
     decisions.stop();
@@ -37,6 +39,12 @@ try {
       case 'egress':
         tell({ type: 'egress', request: message.request, egress: edge.egress() });
         return;
+      case 'admitted':
+        admission.answered(message.request, message.yes);
+        return;
+      case 'reload-tls':
+        edge.reloadTls();
+        return;
       case 'stop':
         void stop();
         return;
@@ -44,7 +52,7 @@ try {
   });
   // The API process is gone: nothing would replace this worker's socket share or its index.
   process.on('disconnect', () => void stop());
-  tell({ type: 'listening', address: edge.address, socket: edge.socket });
+  tell({ type: 'listening', listeners: edge.listeners, socket: edge.socket });
 } catch (error) {
   logger.error({ err: error }, 'SIP worker could not start');
   tell({ type: 'failed', message: error instanceof Error ? error.message : String(error) });

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import pino, { type Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Config } from './config.ts';
-import { followCertificate, readCertificate, type TlsFiles } from './api/tls.ts';
+import { followCertificate, readCertificate, type TlsFiles } from './certificate.ts';
 import { batchedDestination } from './log-batch.ts';
 import { Authenticator, type AuthTime } from './services/auth.ts';
 import type { ServiceContext } from './services/context.ts';
@@ -16,8 +16,9 @@ import { Decisions, type IndexStats } from './services/decisions.ts';
 import { EgressPool } from './services/egress-pool.ts';
 import type { Store } from './store/port.ts';
 import type { EdgeCluster } from './edge/cluster.ts';
-import type { Endpoint } from './edge/endpoint.ts';
+import type { Listener } from './edge/endpoint.ts';
 import type { RunningEdge } from './edge/server.ts';
+import type { SourceAdmission } from './edge/streams.ts';
 import type { CounterSeries } from './metrics.ts';
 import { openSqliteStore } from './store/sqlite.ts';
 import { loadSecretKey } from './secret-key.ts';
@@ -147,33 +148,55 @@ export interface Server {
   app: FastifyInstance;
   services: Services;
   /** Where the SIP edge listens (null without --sip). */
-  sipAddress: Endpoint | null;
+  sipListeners: Listener[] | null;
   /** The listener of /metrics. */
   metrics: HttpServer;
+  /** The API and the SIP edge (every worker) read their TLS certificates and keys again (SIGHUP). */
+  reloadCertificates(): void;
   close(): Promise<void>;
 }
 
 /**
  * api.md §7: the edge reads an in-memory index (no HTTP hop per packet): the API's own, or with
- * `branchKey` given, a worker's (edge-worker.ts).
+ * `worker` given, a worker's (edge-worker.ts), sharing the branch key and the per-source
+ * connection counts with the other workers.
  */
-export async function startSipEdge(config: Config, decisions: Decisions, pool: EgressPool, registry: Registry, logger: Logger, branchKey?: string): Promise<RunningEdge> {
-  const { parseSipListen, parseSipUpstream } = await import('./edge/endpoint.ts');
+export async function startSipEdge(
+  config: Config,
+  decisions: Decisions,
+  pool: EgressPool,
+  registry: Registry,
+  logger: Logger,
+  worker?: { branchKey: string; admission: SourceAdmission },
+): Promise<RunningEdge> {
+  const { parseSipListeners, parseSipUpstream } = await import('./edge/endpoint.ts');
   const { startEdge } = await import('./edge/server.ts');
   const reject = config.sipReject === 'drop' ? ({ mode: 'drop' } as const) : ({ mode: 'respond', code: config.sipRejectCode, reason: config.sipRejectReason } as const);
   const egress = { pool, port: config.sipEgressPort };
-  const options = { listen: parseSipListen(config.sip!), upstream: parseSipUpstream(config.sipUpstream!), reject, egress };
-  if (branchKey === undefined) return startEdge(options, decisions, { registry, logger });
+  const tls = {
+    ...(config.sipTlsCert === undefined ? {} : { cert: config.sipTlsCert }),
+    ...(config.sipTlsKey === undefined ? {} : { key: config.sipTlsKey }),
+    ...(config.sipTlsCa === undefined ? {} : { ca: config.sipTlsCa }),
+  };
+  const streamLimits = {
+    maxConnections: config.sipMaxConnections,
+    maxConnectionsPerSource: config.sipMaxConnectionsPerSource,
+    maxBufferedPerConnection: config.sipMaxBufferPerConnection,
+    maxBufferedPerSource: config.sipMaxBufferPerSource,
+    idleTimeoutMs: config.sipIdleTimeoutMs,
+  };
+  const options = { listen: parseSipListeners(config.sip!), upstream: parseSipUpstream(config.sipUpstream!), reject, egress, tls, streamLimits };
+  if (worker === undefined) return startEdge(options, decisions, { registry, logger });
   const { workerListenPort } = await import('./edge/cluster.ts');
-  const listen = { ...options.listen, port: workerListenPort(options.listen.port) };
-  return startEdge({ ...options, listen, branchKey, ownUpstreamSocket: true, workers: config.sipWorkers }, decisions, { registry, logger });
+  const listen = options.listen.map((l) => (l.transport === 'udp' ? { ...l, port: workerListenPort(l.port) } : l));
+  return startEdge({ ...options, ...worker, listen, ownUpstreamSocket: true, workers: config.sipWorkers }, decisions, { registry, logger });
 }
 
 /** What the API process holds of the edge: the edge itself, or the workers running it. */
 type EdgeHandle = { kind: 'local'; edge: RunningEdge } | { kind: 'workers'; workers: EdgeCluster };
 
 async function startEdgeHandle(config: Config, services: Services, registry: Registry, logger: Logger): Promise<EdgeHandle | null> {
-  if (!config.sip) return null;
+  if (!config.sip || config.sip.length === 0) return null;
   if (!config.sipUpstream) throw new Error('--sip needs --sip-upstream HOST:PORT (IPWARDEN_SIP_UPSTREAM)');
   const { decisions } = services.ctx;
   if (config.sipWorkers === 0) return { kind: 'local', edge: await startSipEdge(config, decisions, services.pool, registry, logger) };
@@ -182,7 +205,7 @@ async function startEdgeHandle(config: Config, services: Services, registry: Reg
   // Every worker reads the same socket, so any of them may get a response: one branch key for all.
   const workerSettings: EdgeWorkerSettings = { config, branchKey: randomBytes(32).toString('base64url') };
   const entry = fileURLToPath(new URL('./edge-worker.ts', import.meta.url));
-  const workers = await startEdgeCluster({ workers: config.sipWorkers, entry, workerSettings, logger });
+  const workers = await startEdgeCluster({ workers: config.sipWorkers, entry, workerSettings, logger, maxConnectionsPerSource: config.sipMaxConnectionsPerSource });
   const { Gauge } = await import('prom-client');
   new Gauge({ name: 'ipwarden_sip_workers', help: 'SIP edge worker processes listening', registers: [registry], collect() { this.set(workers.live()); } });
   new Gauge({ name: 'ipwarden_sip_worker_restarts', help: 'SIP edge workers replaced after dying', registers: [registry], collect() { this.set(workers.restarts()); } });
@@ -275,25 +298,27 @@ export async function serve(config: Config): Promise<Server> {
     throw error;
   }
   // A renewed certificate is served to new connections: when its files change, or on SIGHUP.
-  const certificate =
+  const apiCertificate =
     tlsFiles === null
       ? null
       : followCertificate(app.server as unknown as HttpsServer, tlsFiles, {
           onReloaded: () => logger.info({ cert: tlsFiles.cert }, 'TLS certificate loaded'),
           onFailed: (error) => logger.warn({ err: error.message }, 'TLS certificate not reloaded, the one in use stays'),
         });
-  const reloadCertificate = () => certificate?.reload();
-  if (certificate) process.on('SIGHUP', reloadCertificate);
   return {
     app,
     services,
-    sipAddress: edge === null ? null : edge.kind === 'local' ? edge.edge.address : edge.workers.address,
+    sipListeners: edge === null ? null : edge.kind === 'local' ? edge.edge.listeners : edge.workers.listeners,
     metrics,
+    reloadCertificates() {
+      apiCertificate?.reload();
+      if (edge?.kind === 'local') edge.edge.reloadTls();
+      else edge?.workers.reloadTls();
+    },
     async close() {
       // Stops accepting and lets the requests in flight finish, closing each kept-alive
       // connection as soon as its answer is out; after the grace period, cuts whatever is left.
-      certificate?.stop();
-      process.off('SIGHUP', reloadCertificate);
+      apiCertificate?.stop();
       const idle = setInterval(() => app.server.closeIdleConnections(), 100);
       const cut = setTimeout(() => app.server.closeAllConnections(), STOP_GRACE_MS);
       await app.close();

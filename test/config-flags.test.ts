@@ -1,7 +1,7 @@
 // Every setting given as a flag reaches the configuration under the name commander gives it.
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { Option } from 'commander';
+import { Command, Option } from 'commander';
 import { loadConfig, SETTINGS } from '../src/config.ts';
 
 it('flags whose commander name is not the setting key still count (--token-ttl, --login-window, --request-timeout)', () => {
@@ -22,6 +22,14 @@ it("every setting is read from commander's name for its flag", () => {
     } catch {
       continue;
     }
-    assert.equal((config as unknown as Record<string, unknown>)[s.key], value, `${s.flag} is not read as ${attribute}`);
+    // A list setting (--sip) holds it as its one item.
+    assert.equal(String((config as unknown as Record<string, unknown>)[s.key]), value, `${s.flag} is not read as ${attribute}`);
   }
+});
+
+it('--sip is repeatable and takes comma-separated listeners; IPWARDEN_SIP a comma-separated list', () => {
+  const command = new Command().addOption(new Option(SETTINGS.find((s) => s.key === 'sip')!.flag));
+  command.parse(['--sip', 'udp:0.0.0.0:5060', '--sip', 'tcp:0.0.0.0:5060,tls:0.0.0.0:5061'], { from: 'user' });
+  assert.deepEqual(loadConfig(command.opts(), {}).sip, ['udp:0.0.0.0:5060', 'tcp:0.0.0.0:5060', 'tls:0.0.0.0:5061']);
+  assert.deepEqual(loadConfig({}, { IPWARDEN_SIP: 'udp:[::]:5060, tcp:[::]:5060' }).sip, ['udp:[::]:5060', 'tcp:[::]:5060']);
 });

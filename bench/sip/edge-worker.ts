@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { workerListenPort, type FromWorker, type ToWorker } from '../../src/edge/cluster.ts';
+import type { Listener } from '../../src/edge/endpoint.ts';
 import { DEFAULT_REJECT } from '../../src/edge/reply.ts';
 import { startEdge } from '../../src/edge/server.ts';
 import { RULE_SETS } from './rules.ts';
@@ -11,7 +12,7 @@ import { RULE_SETS } from './rules.ts';
 export interface BenchWorkerSettings {
   addressFile: string;
   rules: string;
-  listen: { host: string; port: number };
+  listen: Listener[];
   upstream: { host: string; port: number };
   branchKey: string;
   workers: number;
@@ -23,7 +24,7 @@ const tell = (message: FromWorker) => process.send?.(message);
 const rules = RULE_SETS[settings.rules]!(readFileSync(settings.addressFile, 'utf8').split('\n').filter(Boolean));
 const edge = await startEdge(
   {
-    listen: { ...settings.listen, port: workerListenPort(settings.listen.port) },
+    listen: settings.listen.map((l) => (l.transport === 'udp' ? { ...l, port: workerListenPort(l.port) } : l)),
     upstream: settings.upstream,
     reject: DEFAULT_REJECT,
     branchKey: settings.branchKey,
@@ -38,4 +39,4 @@ process.on('message', (message: ToWorker) => {
   if (message.type === 'stop') void edge.close().then(() => process.exit(0));
 });
 process.on('disconnect', () => process.exit(0));
-tell({ type: 'listening', address: edge.address, socket: edge.socket });
+tell({ type: 'listening', listeners: edge.listeners, socket: edge.socket });

@@ -1,9 +1,10 @@
 // Kamailio 5.6 as the bench's baseline (api.md §8): its permissions module with an address file
-// holding the same addresses, 603 to everyone else, stateless forward to the same UAS. The
-// config is written into a temporary directory at bench time.
+// holding the same addresses, 603 to everyone else, stateless forward to the same UAS, over UDP
+// or TCP. The config is written into a temporary directory at bench time.
 import { spawn, spawnSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
+import { connect } from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Endpoint } from '../../src/edge/endpoint.ts';
@@ -31,6 +32,8 @@ export async function startKamailio(opts: {
   upstream: Endpoint;
   addresses: readonly string[];
   children: number;
+  /** Over TCP its TCP workers (`children` of them) read the connections and forward on one of their own. */
+  transport: 'udp' | 'tcp';
 }): Promise<RunningKamailio> {
   const addressFile = join(opts.dir, 'address.list');
   writeFileSync(addressFile, opts.addresses.map((ip) => `1 ${ip} 32\n`).join(''));
@@ -41,7 +44,8 @@ export async function startKamailio(opts: {
 debug=-1
 log_stderror=yes
 children=${opts.children}
-listen=udp:${opts.listen.host}:${opts.listen.port}
+${opts.transport === 'tcp' ? `tcp_children=${opts.children}
+` : ''}listen=${opts.transport}:${opts.listen.host}:${opts.listen.port}
 mpath="${MODULES}"
 loadmodule "sl.so"
 loadmodule "maxfwd.so"
@@ -56,11 +60,12 @@ request_route {
     sl_send_reply("603", "Rejected by ACL");
     exit;
   }
-  forward("${opts.upstream.host}", ${opts.upstream.port});
+  ${opts.transport === 'tcp' ? 'forward_tcp' : 'forward'}("${opts.upstream.host}", ${opts.upstream.port});
 }
 `,
   );
-  return runKamailio({ dir: opts.dir, config, listen: opts.listen, mode: ['-D'] });
+  // No-fork mode serves UDP only.
+  return runKamailio({ dir: opts.dir, config, listen: opts.listen, mode: opts.transport === 'tcp' ? ['-DD'] : ['-D'], transport: opts.transport });
 }
 
 /**
@@ -68,13 +73,13 @@ request_route {
  * mode: `-D` forks no SIP workers (Kamailio logs "no fork mode": the main process serves the
  * first UDP socket alone, no TCP, `children` ignored); `-DD` forks them and stays in the foreground.
  */
-export async function runKamailio(opts: { dir: string; config: string; listen: Endpoint; mode: ['-D'] | ['-DD'] }): Promise<RunningKamailio> {
+export async function runKamailio(opts: { dir: string; config: string; listen: Endpoint; mode: ['-D'] | ['-DD']; transport?: 'udp' | 'tcp' }): Promise<RunningKamailio> {
   const child = spawn('kamailio', ['-f', opts.config, ...opts.mode, '-E', '-Y', opts.dir], { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   child.stderr.on('data', (chunk: Buffer) => (log = (log + chunk.toString()).slice(-4000)));
   const exited = once(child, 'exit');
   try {
-    await untilAnswering(opts.listen, 10_000);
+    await untilAnswering(opts.listen, opts.transport ?? 'udp', 10_000);
   } catch (error) {
     child.kill('SIGKILL');
     throw new Error(`Kamailio did not start: ${(error as Error).message}\n${log}`);
@@ -92,14 +97,19 @@ export async function runKamailio(opts: { dir: string; config: string; listen: E
 }
 
 /** Sends OPTIONS from an address outside the list until the 603 comes back. */
-async function untilAnswering(to: Endpoint, ms: number): Promise<void> {
-  const socket = createSocket('udp4');
-  socket.bind(0, '127.0.0.1');
-  await once(socket, 'listening');
-  const { port } = socket.address();
-  const options = [
+async function untilAnswering(to: Endpoint, transport: 'udp' | 'tcp', ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    if (await (transport === 'tcp' ? probeTcp(to) : probeUdp(to))) return;
+    if (Date.now() > deadline) throw new Error(`no 603 to OPTIONS over ${transport} from ${to.host}:${to.port} within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function options(to: Endpoint, transport: string, port: number): string {
+  return [
     `OPTIONS sip:probe@${to.host}:${to.port} SIP/2.0`,
-    `Via: SIP/2.0/UDP 127.0.0.1:${port};branch=z9hG4bKprobe`,
+    `Via: SIP/2.0/${transport.toUpperCase()} 127.0.0.1:${port};branch=z9hG4bKprobe`,
     'Max-Forwards: 70',
     `From: <sip:probe@${to.host}>;tag=p`,
     `To: <sip:probe@${to.host}>`,
@@ -109,18 +119,32 @@ async function untilAnswering(to: Endpoint, ms: number): Promise<void> {
     '',
     '',
   ].join('\r\n');
-  const deadline = Date.now() + ms;
+}
+
+const is603 = (bytes: Buffer) => bytes.toString().startsWith('SIP/2.0 603');
+
+async function probeUdp(to: Endpoint): Promise<boolean> {
+  const socket = createSocket('udp4');
+  socket.bind(0, '127.0.0.1');
+  await once(socket, 'listening');
   try {
-    for (;;) {
-      socket.send(options, to.port, to.host);
-      const answer = once(socket, 'message', { signal: AbortSignal.timeout(200) }).then(
-        ([bytes]) => (bytes as Buffer).toString().startsWith('SIP/2.0 603'),
-        () => false,
-      );
-      if (await answer) return;
-      if (Date.now() > deadline) throw new Error(`no 603 to OPTIONS from ${to.host}:${to.port} within ${ms} ms`);
-    }
+    socket.send(options(to, 'udp', socket.address().port), to.port, to.host);
+    return await once(socket, 'message', { signal: AbortSignal.timeout(200) }).then(([bytes]) => is603(bytes as Buffer), () => false);
   } finally {
     socket.close();
+  }
+}
+
+async function probeTcp(to: Endpoint): Promise<boolean> {
+  const socket = connect({ host: to.host, port: to.port, localAddress: '127.0.0.1' });
+  socket.on('error', () => {});
+  try {
+    await once(socket, 'connect', { signal: AbortSignal.timeout(200) });
+    socket.write(options(to, 'tcp', socket.localPort!));
+    return await once(socket, 'data', { signal: AbortSignal.timeout(200) }).then(([bytes]) => is603(bytes as Buffer), () => false);
+  } catch {
+    return false;
+  } finally {
+    socket.destroy();
   }
 }

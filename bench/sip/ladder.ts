@@ -10,6 +10,8 @@ export type CallKind = 'answered' | 'rejected' | 'egress';
 
 export interface LadderSetup {
   dir: string;
+  /** Over TCP every sipp (UAC and UAS) keeps one connection (`-t t1`), as a trunk does. */
+  transport: 'udp' | 'tcp';
   proxy: Endpoint;
   uas: Endpoint;
   /** Source address per kind: one the rule set allows, one it does not, the upstream's host. */
@@ -74,7 +76,7 @@ async function runStep(setup: LadderSetup, kind: CallKind, rate: number): Promis
   const budgetMs = setup.seconds * 1250 + 1500;
   // sipp's 64 kB default socket buffers drop datagrams at a few thousand calls/s, whoever proxies.
   // A step that overruns its budget has failed: sipp stops there, and is killed soon after.
-  const bounded = ['-timeout', `${Math.ceil(budgetMs / 1000)}s`, '-timeout_error', '-buff_size', String(4 * 1024 * 1024)];
+  const bounded = ['-timeout', `${Math.ceil(budgetMs / 1000)}s`, '-timeout_error', '-buff_size', String(4 * 1024 * 1024), ...(setup.transport === 'tcp' ? ['-t', 't1'] : [])];
   const cpuBefore = setup.cpu();
   const uas =
     kind !== 'rejected'
@@ -83,6 +85,8 @@ async function runStep(setup: LadderSetup, kind: CallKind, rate: number): Promis
           { cwd: dir, killAfterMs: budgetMs + 3000 },
         )
       : null;
+  // Over TCP a request sent before the UAS listens is lost with its connection, never retransmitted.
+  if (uas && setup.transport === 'tcp') await untilListening(setup.uas);
   // An egress call names the carrier (the UAS) in its Request-URI and is sent to the edge (-rsa).
   const call =
     kind === 'egress'
@@ -103,6 +107,18 @@ async function runStep(setup: LadderSetup, kind: CallKind, rate: number): Promis
   else if (uac.ms > budgetMs) why = `took ${(uac.ms / 1000).toFixed(1)} s for ${setup.seconds} s of calls`;
   const cpuUsPerCall = ((setup.cpu() - cpuBefore) * 1e6) / calls;
   return { rate, ok: why === undefined, why, cpuUsPerCall, ...latency(dir) };
+}
+
+/** Waits (up to 5 s) until a TCP socket listens on `at`, as /proc/net/tcp shows it (a probe connection would be a call to sipp). */
+async function untilListening(at: Endpoint): Promise<void> {
+  const local = `${at.host.split('.').reverse().map((byte) => Number(byte).toString(16).padStart(2, '0')).join('')}:${at.port.toString(16).padStart(4, '0')}`.toUpperCase();
+  for (let i = 0; i < 500; i++) {
+    const rows = readFileSync('/proc/net/tcp', 'latin1').split('\n');
+    // Columns: sl, local_address, rem_address, st (0A: LISTEN).
+    if (rows.some((row) => row.trim().split(/\s+/)[1] === local && row.trim().split(/\s+/)[3] === '0A')) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`nothing listens on tcp:${at.host}:${at.port}`);
 }
 
 /** p50 / p99 of sipp's response-time trace (whole milliseconds, as sipp writes them). */

@@ -70,6 +70,8 @@ export function program(): Command {
     };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
+    // A renewed certificate is also picked up when its file changes; SIGHUP does it at once.
+    process.on('SIGHUP', () => server.reloadCertificates());
   });
 
   withSettings(root.command('create-account').description('Create an account with an admin user; the first account is the superduper master').argument('<name>').argument('<realm>').argument('<username>').argument('<password>')).action(

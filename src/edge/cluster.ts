@@ -1,28 +1,38 @@
-// The SIP edge on every core (issue 22): N worker processes listen on the edge's address, each
-// with a socket of its own bound with SO_REUSEPORT, the kernel spreading datagrams over them (or,
-// with Node's dgram, sharing the one UDP handle the primary holds, through Node's cluster
-// module), each deciding from its own copy of the index. The primary, which
+// The SIP edge on every core (issue 22): N worker processes listen on the edge's addresses, each
+// deciding from its own copy of the index. UDP: each worker binds a socket of its own with
+// SO_REUSEPORT and the kernel spreads datagrams over them (with Node's dgram, the fallback, Node's
+// cluster module hands each worker the one UDP handle the primary holds). TCP and TLS: the primary
+// accepts the connections and deals them out to the workers in turn. The primary, which
 // serves the API, tells the workers after each change it applies and waits for them before the
 // write is answered, so a change is enforced by every worker on its next packet. A worker that
 // dies is replaced; the others go on reading the shared socket meanwhile.
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
 import type { EgressSocketStatus } from './egress-sockets.ts';
-import type { Endpoint } from './endpoint.ts';
+import type { Listener } from './endpoint.ts';
+import { DEFAULT_STREAM_LIMITS, LocalAdmission, type SourceAdmission } from './streams.ts';
 
 /** Primary → worker. */
-export type ToWorker = { type: 'catch-up'; id: number } | { type: 'metrics' | 'egress'; request: number } | { type: 'stop' };
+export type ToWorker =
+  | { type: 'catch-up'; id: number }
+  | { type: 'metrics' | 'egress'; request: number }
+  | { type: 'admitted'; request: number; yes: boolean }
+  | { type: 'reload-tls' }
+  | { type: 'stop' };
 /** Worker → primary. */
 export type FromWorker =
-  | { type: 'listening'; address: Endpoint; socket: 'batch' | 'dgram' }
+  | { type: 'listening'; listeners: Listener[]; socket: 'batch' | 'dgram' }
   | { type: 'caught-up'; id: number }
   | { type: 'metrics'; request: number; metrics: object[] }
   | { type: 'egress'; request: number; egress: EgressSocketStatus[] }
+  /** A connection accepted from `host`: may it hold one more? */
+  | { type: 'admit'; request: number; host: string }
+  | { type: 'release'; host: string }
   | { type: 'failed'; message: string };
 
 export interface EdgeCluster {
-  /** Where the workers listen. */
-  address: Endpoint;
+  /** Where the shared sockets are bound. */
+  listeners: Listener[];
   /** Resolves once every live worker has applied the change feed up to `changeId` (or timed out). */
   replicate(changeId: number): Promise<void>;
   /** Each worker's registry as prom-client's getMetricsAsJSON gives it. */
@@ -35,6 +45,8 @@ export interface EdgeCluster {
   pids(): number[];
   /** Workers replaced after dying, so far. */
   restarts(): number;
+  /** Every worker reads its TLS certificate and key again. */
+  reloadTls(): void;
   close(): Promise<void>;
 }
 
@@ -47,15 +59,17 @@ export interface EdgeClusterOptions {
   logger: Logger;
   /** How long a write waits for a worker to apply a change before going on without it. */
   replicateTimeoutMs?: number;
+  /** TCP and TLS connections one source address may hold across all the workers. */
+  maxConnectionsPerSource?: number;
 }
 
 const START_TIMEOUT_MS = 60_000;
-/** Set for the workers after the first: the port it bound, which the others bind too. */
+/** Set for the workers after the first: the UDP port it bound, which the others bind too. */
 const PORT_ENV = 'IPWARDEN_EDGE_PORT';
 
 /**
- * In a worker: the port to listen on. Sockets of their own cannot all ask for any port (0) and
- * get the same one: the first worker's choice is handed to the others.
+ * In a worker: the UDP port to listen on. Sockets of their own cannot all ask for any port (0)
+ * and get the same one: the first worker's choice is handed to the others.
  */
 export function workerListenPort(configured: number): number {
   const pinned = Number(process.env[PORT_ENV]);
@@ -75,9 +89,21 @@ export async function startEdgeCluster(opts: EdgeClusterOptions): Promise<EdgeCl
   let nextRequest = 0;
   let closing = false;
   let restarts = 0;
+  // The connections each source holds, over every worker, and which worker holds them: a worker
+  // that dies gives its back.
+  const admission = new LocalAdmission(opts.maxConnectionsPerSource ?? DEFAULT_STREAM_LIMITS.maxConnectionsPerSource);
+  const heldBy = new Map<Worker, Map<string, number>>();
+  const hold = (worker: Worker, host: string, change: 1 | -1) => {
+    let held = heldBy.get(worker);
+    if (held === undefined) heldBy.set(worker, (held = new Map()));
+    const count = (held.get(host) ?? 0) + change;
+    if (count > 0) held.set(host, count);
+    else held.delete(host);
+  };
+
   let pinnedPort: number | undefined;
 
-  function fork(): Promise<Endpoint> {
+  function fork(): Promise<Listener[]> {
     const env: Record<string, string> = { IPWARDEN_EDGE_WORKER: JSON.stringify(opts.workerSettings) };
     if (pinnedPort !== undefined) env[PORT_ENV] = String(pinnedPort);
     const worker = cluster.fork(env);
@@ -89,8 +115,8 @@ export async function startEdgeCluster(opts: EdgeClusterOptions): Promise<EdgeCl
             clearTimeout(timer);
             live.add(worker);
             // A dgram worker shares the primary's handle, found by the address asked for.
-            if (message.socket === 'batch') pinnedPort ??= message.address.port;
-            listening(message.address);
+            if (message.socket === 'batch') pinnedPort ??= message.listeners.find((l) => l.transport === 'udp')?.port;
+            listening(message.listeners);
             return;
           case 'failed':
             clearTimeout(timer);
@@ -106,12 +132,24 @@ export async function startEdgeCluster(opts: EdgeClusterOptions): Promise<EdgeCl
           case 'egress':
             replies.get(message.request)?.(message.egress);
             return;
+          case 'admit': {
+            const yes = admission.admit(message.host);
+            if (yes) hold(worker, message.host, 1);
+            send(worker, { type: 'admitted', request: message.request, yes });
+            return;
+          }
+          case 'release':
+            admission.release(message.host);
+            hold(worker, message.host, -1);
+            return;
         }
       });
       worker.on('exit', (code, signal) => {
         clearTimeout(timer);
         const wasLive = live.delete(worker);
         caughtUp.delete(worker);
+        for (const [host, count] of heldBy.get(worker) ?? []) for (let i = 0; i < count; i++) admission.release(host);
+        heldBy.delete(worker);
         for (const wake of waiting) wake();
         if (closing || !wasLive) return failed(new Error(`a SIP worker exited (${signal ?? code}) before it listened`));
         restarts++;
@@ -136,13 +174,13 @@ export async function startEdgeCluster(opts: EdgeClusterOptions): Promise<EdgeCl
     });
   }
 
-  // The first alone: the others bind the port it got.
-  const address = await fork();
+  // The first alone: the others bind the UDP port it got.
+  const listeners = await fork();
   await Promise.all(Array.from({ length: opts.workers - 1 }, fork));
   logger.info({ workers: opts.workers }, 'SIP workers listening');
 
   return {
-    address,
+    listeners,
     async replicate(changeId) {
       const pending = [...live].filter((w) => (caughtUp.get(w) ?? -1) < changeId);
       if (pending.length === 0) return;
@@ -172,6 +210,9 @@ export async function startEdgeCluster(opts: EdgeClusterOptions): Promise<EdgeCl
     live: () => live.size,
     pids: () => [...live].map((worker) => worker.process.pid!),
     restarts: () => restarts,
+    reloadTls: () => {
+      for (const worker of live) send(worker, { type: 'reload-tls' });
+    },
     async close() {
       closing = true;
       await Promise.all(
@@ -194,4 +235,33 @@ export async function startEdgeCluster(opts: EdgeClusterOptions): Promise<EdgeCl
 
 function send(worker: Worker, message: ToWorker): void {
   if (worker.isConnected()) worker.send(message);
+}
+
+/** In a SIP worker: the per-source connection limit, counted by the primary over every worker. */
+export class PrimaryAdmission implements SourceAdmission {
+  private nextRequest = 0;
+  private readonly pending = new Map<number, (yes: boolean) => void>();
+
+  admit(host: string): Promise<boolean> {
+    return new Promise((done) => {
+      const request = this.nextRequest++;
+      this.pending.set(request, done);
+      tellPrimary({ type: 'admit', request, host });
+    });
+  }
+
+  release(host: string): void {
+    tellPrimary({ type: 'release', host });
+  }
+
+  /** The primary's answer (ToWorker 'admitted'). */
+  answered(request: number, yes: boolean): void {
+    const done = this.pending.get(request);
+    this.pending.delete(request);
+    done?.(yes);
+  }
+}
+
+function tellPrimary(message: FromWorker): void {
+  process.send?.(message);
 }

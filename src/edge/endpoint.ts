@@ -1,4 +1,4 @@
-// Where the edge listens and where it relays: the `--sip udp:HOST:PORT` and
+// Where the edge listens and where it relays: the `--sip TRANSPORT:HOST:PORT` and
 // `--sip-upstream HOST:PORT` settings (api.md §7), and how an address is written in a Via.
 import { isIP } from 'node:net';
 
@@ -7,15 +7,35 @@ export interface Endpoint {
   port: number;
 }
 
+/** How SIP travels on a hop: datagrams, or a stream of messages (RFC 3261 §18). */
+export type Transport = 'udp' | 'tcp' | 'tls';
+export type StreamTransport = Exclude<Transport, 'udp'>;
+
+/** One `--sip` socket. */
+export interface Listener extends Endpoint {
+  transport: Transport;
+}
+
 export class EndpointError extends Error {}
 
-/** `udp:HOST:PORT` (IPv6 as `udp:[::1]:5060`); port 0 binds an ephemeral port. */
-export function parseSipListen(spec: string): Endpoint {
+const TRANSPORTS: readonly string[] = ['udp', 'tcp', 'tls'] satisfies Transport[];
+
+/** `udp:HOST:PORT`, `tcp:…` or `tls:…` (IPv6 as `udp:[::1]:5060`); port 0 binds an ephemeral port. */
+export function parseSipListen(spec: string): Listener {
   const [transport, rest] = splitOnce(spec, ':');
-  if (rest === undefined || transport.toLowerCase() !== 'udp') {
-    throw new EndpointError(`--sip must be udp:HOST:PORT (only UDP is supported), got "${spec}"`);
+  const lower = transport.toLowerCase();
+  if (rest === undefined || !TRANSPORTS.includes(lower)) {
+    throw new EndpointError(`--sip must be udp:HOST:PORT, tcp:HOST:PORT or tls:HOST:PORT, got "${spec}"`);
   }
-  return parseHostPort(rest, '--sip', true);
+  return { transport: lower as Transport, ...parseHostPort(rest, '--sip', true) };
+}
+
+/** Every `--sip` socket, at most one per transport (the edge writes one address per transport in its Vias). */
+export function parseSipListeners(specs: readonly string[]): Listener[] {
+  const listeners = specs.map(parseSipListen);
+  const twice = listeners.find((l, i) => listeners.findIndex((m) => m.transport === l.transport) !== i);
+  if (twice) throw new EndpointError(`--sip takes one listener per transport, got ${twice.transport} twice`);
+  return listeners;
 }
 
 /** `HOST:PORT` of the SIP server the edge relays to (IPv6 as `[::1]:5060`). */
@@ -47,4 +67,9 @@ function splitOnce(text: string, separator: string): [string, string | undefined
 /** The host:port form used in a Via sent-by or a log line: IPv6 goes in brackets. */
 export function formatHostPort({ host, port }: Endpoint): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** An IPv6 socket reports IPv4 peers as ::ffff:a.b.c.d; the rules know them as a.b.c.d. */
+export function unmapped(host: string): string {
+  return host.startsWith('::ffff:') && isIP(host.slice(7)) === 4 ? host.slice(7) : host;
 }

@@ -64,10 +64,11 @@ function keyOf(name: string): string | undefined {
 }
 
 /**
- * The message in `bytes`, or null for a keep-alive (nothing but CRLFs).
+ * The message in `bytes`, or null for a keep-alive (nothing but CRLFs). `framed`: `bytes` is one
+ * message cut from a stream (framer.ts), whose body must then be its Content-Length exactly.
  * Throws SipParseError for anything a proxy cannot relay safely.
  */
-export function parseMessage(bytes: Buffer): SipMessage | null {
+export function parseMessage(bytes: Buffer, framed = false): SipMessage | null {
   let start = 0;
   while (start < bytes.length && (bytes[start] === 13 || bytes[start] === 10)) start++;
   if (start === bytes.length) return null;
@@ -79,6 +80,9 @@ export function parseMessage(bytes: Buffer): SipMessage | null {
   if (lines.length - 1 > MAX_HEADER_LINES) throw new SipParseError(`more than ${MAX_HEADER_LINES} header lines`);
   const headers = parseHeaders(lines);
   const body = bodyOf(bytes.subarray(headEnd + 4), headers);
+  // The framer and this parser must agree on where a message ends, or a stream could carry
+  // bytes one of them skips.
+  if (framed && body.length !== bytes.length - headEnd - 4) throw new SipParseError('body longer than Content-Length on a stream');
   return startLine(lines[0]!, headers, body);
 }
 

@@ -1,8 +1,10 @@
 // The edge's Prometheus counters, all named ipwarden_sip_*. Counted per packet, so each series is
 // bound once (../metrics.ts) and a count is one increment.
-import type { Registry } from 'prom-client';
+import { Gauge, type Registry } from 'prom-client';
 import { LabelledCounter, LabelledHistogram, type CounterSeries } from '../metrics.ts';
+import type { StreamTransport } from './endpoint.ts';
 import type { Outcome } from './pipeline.ts';
+import type { StreamEvents } from './streams.ts';
 
 export interface EdgeMetrics {
   count(outcome: Outcome): void;
@@ -12,6 +14,10 @@ export interface EdgeMetrics {
   queueDelay(ms: number): void;
   /** An outbound request sent from this address (a dedicated IP, or the main socket's). */
   sentFrom(ip: string): void;
+  /** TCP and TLS connections: accepted, refused and closed by reason, messages read. */
+  stream: StreamEvents;
+  /** The connections open now, read at each scrape. */
+  watchConnections(open: () => Record<StreamTransport, number>): void;
 }
 
 export function createEdgeMetrics(registry: Registry): EdgeMetrics {
@@ -33,12 +39,33 @@ export function createEdgeMetrics(registry: Registry): EdgeMetrics {
     .seriesOf('', {});
   // api.md §7.1; its refusals are the 403s in requests_rejected_total{reason="dedicated_ip_not_assigned"}.
   const egress = byLabel(family('egress_requests_total', 'Outbound requests sent to carriers, by the address they left from'), 'ip');
+  const accepted = byLabel(family('connections_accepted_total', 'TCP and TLS connections accepted, by transport'), 'transport');
+  const refused = byLabels(family('connections_refused_total', 'TCP and TLS connections refused by a limit, by transport and limit (per_source, total)'), 'transport', 'reason');
+  const closed = byLabels(family('connections_closed_total', 'TCP and TLS connections the edge closed, by transport and reason (malformed, buffer, idle)'), 'transport', 'reason');
+  const messages = byLabel(family('stream_messages_received_total', 'SIP messages read from TCP and TLS connections, by transport'), 'transport');
 
   return {
     received: () => void received.value++,
     socketError: () => void socketErrors.value++,
     queueDelay: (ms) => queueDelay.observe(ms / 1000),
     sentFrom: (ip) => void egress(ip).value++,
+    stream: {
+      accepted: (transport) => void accepted(transport).value++,
+      refused: (transport, reason) => void refused(transport, reason).value++,
+      closed: (transport, reason) => void closed(transport, reason).value++,
+      message: (transport) => void messages(transport).value++,
+    },
+    watchConnections(open) {
+      new Gauge({
+        name: 'ipwarden_sip_connections_open',
+        help: 'TCP and TLS connections open, accepted and opened by the edge, by transport',
+        labelNames: ['transport'],
+        registers: [registry],
+        collect() {
+          for (const [transport, count] of Object.entries(open())) this.set({ transport }, count);
+        },
+      });
+    },
     count(outcome) {
       switch (outcome.action) {
         case 'forward':
@@ -64,6 +91,17 @@ function byLabel(counter: LabelledCounter, label: string): (value: string) => Co
   return (value) => {
     let series = bound.get(value);
     if (series === undefined) bound.set(value, (series = counter.seriesOf(value, { [label]: value })));
+    return series;
+  };
+}
+
+/** The series of two labels' values, bound on first use. */
+function byLabels(counter: LabelledCounter, first: string, second: string): (a: string, b: string) => CounterSeries {
+  const bound = new Map<string, CounterSeries>();
+  return (a, b) => {
+    const key = `${a} ${b}`;
+    let series = bound.get(key);
+    if (series === undefined) bound.set(key, (series = counter.seriesOf(key, { [first]: a, [second]: b })));
     return series;
   };
 }

@@ -1,10 +1,11 @@
-// What the edge does with one datagram, as a function of the packet, its source and the current
-// rules: relay it, answer it, or drop it. No sockets and no clock here; server.ts does the I/O.
+// What the edge does with one message (a datagram, or one cut from a stream by framer.ts), as a
+// function of the bytes, their source, the transport they came on and the current rules: relay
+// it, answer it, or drop it. No sockets and no clock here; server.ts and streams.ts do the I/O.
 // Rules are asked on every packet and nothing is cached, so a rule change applies to the next one.
 import { hash } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { DecisionReader, RealmDecision } from '../services/decision-types.ts';
-import { formatHostPort, type Endpoint } from './endpoint.ts';
+import { formatHostPort, type Endpoint, type StreamTransport, type Transport } from './endpoint.ts';
 import {
   header,
   parseMessage,
@@ -17,12 +18,14 @@ import {
 import { routeRequest, type EgressContext } from './egress.ts';
 import { EDGE_TAG_PREFIX, replyTo, type RejectPolicy } from './reply.ts';
 import { addressParam, addressUri, sipUriParts } from './uri.ts';
-import { parseVia, formatVia, responseTarget, stampReceived, viaParam, type Via } from './via.ts';
+import { parseVia, formatVia, responseTarget, stampReceived, viaParam, viaTransport, type Via } from './via.ts';
 
 export interface EdgeContext {
   rules: DecisionReader;
-  /** The edge's own address as written in its Via; responses come back to it. */
+  /** The edge's own address as written in its Vias on UDP; responses come back to it. */
   self: Endpoint;
+  /** Its stream listeners' addresses, written in the Vias of requests it sends over TCP or TLS. */
+  streams?: Partial<Record<StreamTransport, Endpoint>>;
   /** Where requests go; its address and port are the only source responses are taken from. */
   upstream: Endpoint;
   reject: RejectPolicy;
@@ -50,6 +53,10 @@ export type DropReason =
   | 'unroutable'
   /** server.ts: an outbound Request-URI's host did not resolve. */
   | 'unresolvable'
+  /** server.ts: a response's connection (a stream hop's) is closed. */
+  | 'no_connection'
+  /** server.ts: a connection to send a request on could not be opened (the connection limit). */
+  | 'connection_limit'
   /** server.ts: the dedicated IP chosen left this host before the send. */
   | 'no_socket'
   /** A bug in the edge, caught by server.ts. */
@@ -58,10 +65,11 @@ export type DropReason =
 export type Outcome =
   /**
    * `to` is an address, except an outbound request's, which may name a host for server.ts to
-   * resolve. `from`: the dedicated IP whose socket sends it; absent: the main socket.
+   * resolve. `from`: the dedicated IP whose socket sends it; absent: the main socket. `transport`:
+   * the hop's; a response's on a stream goes on the connection its request came in on.
    */
-  | { action: 'forward'; direction: 'request' | 'response' | 'outbound'; to: Endpoint; from?: string; bytes: Buffer }
-  /** `reply` is absent when the reject policy is to drop silently. */
+  | { action: 'forward'; direction: 'request' | 'response' | 'outbound'; to: Endpoint; from?: string; transport: Transport; bytes: Buffer }
+  /** `reply` is absent when the reject policy is to drop silently; it goes back the way the request came. */
   | { action: 'reject'; reason: RejectReason; reply?: { to: Endpoint; bytes: Buffer } }
   | { action: 'drop'; reason: DropReason }
   | { action: 'malformed'; detail: string };
@@ -83,37 +91,39 @@ export const OVERLOAD_RETRY_AFTER = 2;
  * `shedNewCalls`: the edge is behind (its receive queue has stayed non-empty too long), so a new
  * call (an INVITE outside a dialog) that would be forwarded is answered 503 instead; everything
  * else, in-dialog requests, ACKs, CANCELs and responses, flows on so calls already set up end well.
- * `dedicatedIp`: the dedicated IP whose socket received the packet; absent: the main socket.
+ * `dedicatedIp`: the dedicated IP whose socket received the packet (or whose connection, for a
+ * stream the edge opened from it); absent: the main socket. `transport`: what the packet came on;
+ * a request from a stream goes upstream over TCP, one from UDP over UDP.
  */
-export function handlePacket(ctx: EdgeContext, bytes: Buffer, source: Endpoint, shedNewCalls = false, dedicatedIp?: string): Outcome {
+export function handlePacket(ctx: EdgeContext, bytes: Buffer, source: Endpoint, shedNewCalls = false, dedicatedIp?: string, transport: Transport = 'udp'): Outcome {
   try {
-    const message = parseMessage(bytes);
+    const message = parseMessage(bytes, transport !== 'udp');
     if (message === null) return { action: 'drop', reason: 'keepalive' };
     return message.type === 'request'
-      ? handleRequest(ctx, message, source, shedNewCalls, dedicatedIp)
-      : relayResponse(ctx, message, source, dedicatedIp);
+      ? handleRequest(ctx, message, source, shedNewCalls, dedicatedIp, transport)
+      : relayResponse(ctx, message, source, dedicatedIp, transport);
   } catch (error) {
     if (error instanceof SipParseError) return { action: 'malformed', detail: error.message };
     throw error;
   }
 }
 
-function handleRequest(ctx: EdgeContext, request: SipRequest, source: Endpoint, shedNewCalls: boolean, dedicatedIp: string | undefined): Outcome {
+function handleRequest(ctx: EdgeContext, request: SipRequest, source: Endpoint, shedNewCalls: boolean, dedicatedIp: string | undefined, arrival: Transport): Outcome {
   requireHeaders(request, ['from', 'to', 'call-id', 'cseq']);
-  const senderVia = stampSenderVia(request, source);
+  const senderVia = stampSenderVia(request, source, arrival);
   const isAck = request.method === 'ACK';
   // The ACK to our own 603 ends a transaction that lives nowhere else (api.md §7): absorb it.
   if (isAck && addressParam(header(request.headers, 'to')!, 'tag')?.startsWith(EDGE_TAG_PREFIX)) {
     return { action: 'drop', reason: 'ack_absorbed' };
   }
   if (ctx.egress !== undefined) {
-    const route = routeRequest(ctx.egress, request, source, ctx.upstream, ctx.self, dedicatedIp);
+    const route = routeRequest(ctx.egress, request, source, ctx.upstream, edgeAddresses(ctx), dedicatedIp);
     if (route.kind === 'refused') {
       return isAck ? { action: 'reject', reason: 'dedicated_ip_not_assigned' } : answer(request, 'dedicated_ip_not_assigned', 403, 'Dedicated IP Not Assigned');
     }
     if (route.kind === 'unroutable') return { action: 'drop', reason: 'unroutable' };
     if (route.kind === 'outbound') {
-      return relayRequest({ ctx, request, senderVia, shedNewCalls, direction: 'outbound', to: route.to, socket: route.from, extra: [] });
+      return relayRequest({ ctx, request, senderVia, arrival, shedNewCalls, direction: 'outbound', to: route.to, socket: route.from, transport: route.transport, extra: [] });
     }
   }
   const admission = admit(ctx.rules, request, source.host);
@@ -124,12 +134,20 @@ function handleRequest(ctx: EdgeContext, request: SipRequest, source: Endpoint, 
   // api.md §7.1: a carrier calling a dedicated IP reaches the platform through it, saying which.
   const extra = dedicatedIp === undefined ? admission.headers : [...admission.headers, ['X-Dedicated-IP', dedicatedIp] as [string, string]];
   // The Request-URI is left alone even when it names the edge: everything goes upstream (api.md §7).
-  return relayRequest({ ctx, request, senderVia, shedNewCalls, direction: 'request', to: ctx.upstream, socket: dedicatedIp, extra });
+  const transport = arrival === 'udp' ? 'udp' : 'tcp';
+  return relayRequest({ ctx, request, senderVia, arrival, shedNewCalls, direction: 'request', to: ctx.upstream, socket: dedicatedIp, transport, extra });
 }
 
-/** The address of the socket a packet came in on, as the edge's Via names it. */
-function localAddress(ctx: EdgeContext, dedicatedIp: string | undefined): Endpoint {
-  return dedicatedIp === undefined ? ctx.self : { host: dedicatedIp, port: ctx.egress!.port };
+/** The address the edge's Via names for a hop on `transport` from the main sockets or a dedicated IP. */
+export function localAddress(ctx: EdgeContext, dedicatedIp: string | undefined, transport: Transport): Endpoint {
+  if (dedicatedIp !== undefined) return { host: dedicatedIp, port: ctx.egress!.port };
+  if (transport === 'udp' || ctx.streams === undefined) return ctx.self;
+  return ctx.streams[transport] ?? ctx.streams.tcp ?? ctx.streams.tls ?? ctx.self;
+}
+
+/** The main sockets' addresses. */
+function edgeAddresses(ctx: EdgeContext): Endpoint[] {
+  return ctx.streams === undefined ? [ctx.self] : [ctx.self, ...Object.values(ctx.streams)];
 }
 
 function fromSocket(dedicatedIp: string | undefined): { from?: string } {
@@ -140,11 +158,15 @@ interface Relay {
   ctx: EdgeContext;
   request: SipRequest;
   senderVia: Via;
+  /** The transport the request came on: the hop its responses go back over. */
+  arrival: Transport;
   shedNewCalls: boolean;
   direction: 'request' | 'outbound';
   to: Endpoint;
   /** The dedicated IP whose socket sends it; undefined: the main socket. */
   socket: string | undefined;
+  /** The transport it is sent on. */
+  transport: Transport;
   /** Headers the edge adds. */
   extra: ReadonlyArray<[string, string]>;
 }
@@ -154,7 +176,7 @@ interface Relay {
  * counted down, the edge's own headers replaced by `extra`; or the answer when it has run out of
  * hops, looped, or would start a call while the edge is behind.
  */
-function relayRequest({ ctx, request, senderVia, shedNewCalls, direction, to, socket, extra }: Relay): Outcome {
+function relayRequest({ ctx, request, senderVia, arrival, shedNewCalls, direction, to, socket, transport, extra }: Relay): Outcome {
   const isAck = request.method === 'ACK';
   const hops = maxForwards(request);
   if (hops === 0) {
@@ -168,8 +190,9 @@ function relayRequest({ ctx, request, senderVia, shedNewCalls, direction, to, so
   if (shedNewCalls && request.method === 'INVITE' && addressParam(header(request.headers, 'to')!, 'tag') === undefined) {
     return answer(request, 'overload', 503, 'Service Unavailable', [['Retry-After', String(OVERLOAD_RETRY_AFTER)]]);
   }
-  const branch = proxyBranch(ctx.branchKey, senderVia, request);
-  const forwarded: SipHeader[] = [{ name: 'Via', key: 'via', value: `SIP/2.0/UDP ${formatHostPort(localAddress(ctx, socket))};branch=${branch}` }];
+  const branch = proxyBranch(ctx.branchKey, senderVia, arrival, request);
+  const via = `SIP/2.0/${VIA_TRANSPORT[transport]} ${formatHostPort(localAddress(ctx, socket, transport))};branch=${branch}`;
+  const forwarded: SipHeader[] = [{ name: 'Via', key: 'via', value: via }];
   // §16.6 step 3: decrement Max-Forwards (capped), or add one when the sender sent none.
   const decremented = hops === undefined ? undefined : String(Math.min(hops - 1, MAX_FORWARDS_CAP));
   for (const h of request.headers) {
@@ -178,7 +201,7 @@ function relayRequest({ ctx, request, senderVia, shedNewCalls, direction, to, so
   }
   if (decremented === undefined) forwarded.push({ name: 'Max-Forwards', key: 'max-forwards', value: String(MAX_FORWARDS_CAP) });
   for (const [name, value] of extra) forwarded.push({ name, key: name.toLowerCase(), value });
-  return { action: 'forward', direction, to, ...fromSocket(socket), bytes: serializeMessage({ ...request, headers: forwarded }) };
+  return { action: 'forward', direction, to, ...fromSocket(socket), transport, bytes: serializeMessage({ ...request, headers: forwarded }) };
 }
 
 function requireHeaders(request: SipRequest, keys: string[]): void {
@@ -187,12 +210,15 @@ function requireHeaders(request: SipRequest, keys: string[]): void {
   }
 }
 
-/** Records `received` / `rport` on the sender's Via (in the request itself) and returns it parsed. */
-function stampSenderVia(request: SipRequest, source: Endpoint): Via {
+/**
+ * Records `received` / `rport` on the sender's Via (in the request itself) and returns it parsed;
+ * from a stream always both, which name its connection.
+ */
+function stampSenderVia(request: SipRequest, source: Endpoint, arrival: Transport): Via {
   const top = request.headers.find((h) => h.key === 'via');
   if (top === undefined) throw new SipParseError('no Via header');
   const via = parseVia(top.value);
-  if (stampReceived(via, source)) top.value = formatVia(via);
+  if (stampReceived(via, source, arrival !== 'udp')) top.value = formatVia(via);
   return via;
 }
 
@@ -259,9 +285,21 @@ function carriesOwnVia(ctx: EdgeContext, request: SipRequest): boolean {
   for (let i = 1; i < vias.length - 1; i++) {
     if (!vias[i]!.value.includes(BRANCH_PREFIX)) continue;
     const via = parseVia(vias[i]!.value);
-    if (isEdgeHost(ctx, via.host) && branchMatches(ctx.branchKey, viaParam(via, 'branch')!, responseTarget(parseVia(vias[i + 1]!.value)))) return true;
+    if (isEdgeHost(ctx, via.host) && branchMatches(ctx.branchKey, viaParam(via, 'branch')!, hopOf(parseVia(vias[i + 1]!.value)))) return true;
   }
   return false;
+}
+
+/** How the edge's Via names each transport (RFC 3261 §20.42). */
+const VIA_TRANSPORT: Record<Transport, string> = { udp: 'UDP', tcp: 'TCP', tls: 'TLS' };
+
+/**
+ * The hop a response for `via` goes back to, as the branch MAC binds it: over UDP its address;
+ * over a stream the transport too, so a response cannot be steered from one onto another.
+ */
+function hopOf(via: Via, transport = viaTransport(via)): string {
+  const to = formatHostPort(responseTarget(via));
+  return transport === 'udp' ? to : `${transport}:${to}`;
 }
 
 /**
@@ -270,7 +308,7 @@ function carriesOwnVia(ctx: EdgeContext, request: SipRequest): boolean {
  * From an RFC 3261 branch alone; for older clients from what their CANCEL and ACK keep the same.
  * A MAC over that identity and the hop the response must go back to follows it.
  */
-function proxyBranch(key: string, senderVia: Via, request: SipRequest): string {
+function proxyBranch(key: string, senderVia: Via, arrival: Transport, request: SipRequest): string {
   const branch = viaParam(senderVia, 'branch') ?? '';
   const sentBy = `${senderVia.host}:${senderVia.port ?? 5060}`;
   const identity = branch.startsWith(RFC3261_COOKIE)
@@ -283,7 +321,8 @@ function proxyBranch(key: string, senderVia: Via, request: SipRequest): string {
         header(request.headers, 'cseq')!.split(' ')[0],
       ].join('|');
   const id = hash('md5', identity, 'base64url').slice(0, BRANCH_ID_LENGTH);
-  return BRANCH_PREFIX + id + branchMac(key, id, responseTarget(senderVia));
+  // The transport the request came on, not the one its Via claims: a response goes back over it.
+  return BRANCH_PREFIX + id + branchMac(key, id, hopOf(senderVia, arrival));
 }
 
 /**
@@ -291,37 +330,44 @@ function proxyBranch(key: string, senderVia: Via, request: SipRequest): string {
  * withheld, no length extension applies, and a one-shot hash costs far less than createHmac
  * (docs/performance.md, "Figures behind the code").
  */
-function branchMac(key: string, id: string, nextHop: Endpoint): string {
-  return hash('sha256', `${key}|${id}|${formatHostPort(nextHop)}`, 'base64url').slice(0, BRANCH_MAC_LENGTH);
+function branchMac(key: string, id: string, nextHop: string): string {
+  return hash('sha256', `${key}|${id}|${nextHop}`, 'base64url').slice(0, BRANCH_MAC_LENGTH);
 }
 
 /**
  * A response to a request the edge relayed: pop the edge's own Via (naming the socket it came in
- * on) and send it to the next one, from that socket.
+ * on) and send it to the next one, from that socket, over the transport that Via names.
  */
-function relayResponse(ctx: EdgeContext, response: SipResponse, source: Endpoint, dedicatedIp: string | undefined): Outcome {
+function relayResponse(ctx: EdgeContext, response: SipResponse, source: Endpoint, dedicatedIp: string | undefined, arrival: Transport): Outcome {
   const first = response.headers.findIndex((h) => h.key === 'via');
   if (first < 0) throw new SipParseError('no Via header');
   const headers = response.headers.filter((_, i) => i !== first);
   const next = header(headers, 'via');
-  const to = next === undefined ? undefined : responseTarget(parseVia(next));
+  const nextVia = next === undefined ? undefined : parseVia(next);
+  const to = nextVia === undefined ? undefined : responseTarget(nextVia);
   // Responses come from upstream or, to an outbound request (api.md §7.1), from the carrier on
   // their way back to the platform; anyone else could use the edge as a reflector. The branch MAC
-  // below holds either to the hop its request came from.
+  // below holds either to the hop its request came from. On a stream the source is a connection's
+  // far end, which cannot be forged: only the connection the edge opened to the upstream has it.
   const fromUpstream = source.host === ctx.upstream.host && source.port === ctx.upstream.port;
   const toPlatform = ctx.egress !== undefined && to?.host === ctx.upstream.host;
   if (!fromUpstream && !toPlatform) return { action: 'drop', reason: 'not_from_upstream' };
   const ours = parseVia(response.headers[first]!.value);
-  if (!looksLikeOwnVia(localAddress(ctx, dedicatedIp).host, ours)) return { action: 'drop', reason: 'not_our_via' };
-  if (to === undefined) return { action: 'drop', reason: 'no_next_via' };
-  if (!branchMatches(ctx.branchKey, viaParam(ours, 'branch')!, to)) return { action: 'drop', reason: 'bad_branch_mac' };
+  if (!looksLikeOwnVia(localAddress(ctx, dedicatedIp, arrival).host, ours)) return { action: 'drop', reason: 'not_our_via' };
+  if (to === undefined || nextVia === undefined) return { action: 'drop', reason: 'no_next_via' };
+  const transport = viaTransport(nextVia);
+  if (!branchMatches(ctx.branchKey, viaParam(ours, 'branch')!, hopOf(nextVia, transport))) return { action: 'drop', reason: 'bad_branch_mac' };
   // Never resolve names on this path; the sender's Via was stamped with its address on the way in.
-  if (isIP(to.host) === 0) return { action: 'drop', reason: 'unroutable' };
-  return { action: 'forward', direction: 'response', to, ...fromSocket(dedicatedIp), bytes: serializeMessage({ ...response, headers }) };
+  if (isIP(to.host) === 0 || !isTransport(transport)) return { action: 'drop', reason: 'unroutable' };
+  return { action: 'forward', direction: 'response', to, ...fromSocket(dedicatedIp), transport, bytes: serializeMessage({ ...response, headers }) };
 }
 
-/** The branch was made by an edge holding `key` for a request whose response goes to `nextHop`. */
-function branchMatches(key: string, branch: string, nextHop: Endpoint): boolean {
+function isTransport(name: string): name is Transport {
+  return name === 'udp' || name === 'tcp' || name === 'tls';
+}
+
+/** The branch was made by an edge holding `key` for a request whose response goes to `nextHop` (hopOf). */
+function branchMatches(key: string, branch: string, nextHop: string): boolean {
   if (branch.length !== BRANCH_PREFIX.length + BRANCH_ID_LENGTH + BRANCH_MAC_LENGTH) return false;
   const idEnd = BRANCH_PREFIX.length + BRANCH_ID_LENGTH;
   const expected = branchMac(key, branch.slice(BRANCH_PREFIX.length, idEnd), nextHop);
@@ -340,7 +386,7 @@ function looksLikeOwnVia(host: string, via: Via): boolean {
   return via.host === host && (viaParam(via, 'branch') ?? '').startsWith(BRANCH_PREFIX);
 }
 
-/** The main socket's address or a dedicated IP the edge holds (api.md §7.1). */
+/** A main socket's address or a dedicated IP the edge holds (api.md §7.1). */
 function isEdgeHost(ctx: EdgeContext, host: string): boolean {
-  return host === ctx.self.host || ctx.egress?.holds(host) === true;
+  return host === ctx.self.host || ctx.streams?.tcp?.host === host || ctx.streams?.tls?.host === host || ctx.egress?.holds(host) === true;
 }

@@ -1,6 +1,6 @@
 // The parts of From / To the edge needs (RFC 3261 §20.20, §20.39, §19.1.1): the URI's user and
 // host, and the header's tag parameter.
-import type { Endpoint } from './endpoint.ts';
+import type { Endpoint, Transport } from './endpoint.ts';
 import { SipParseError } from './message.ts';
 
 /** The URI of a name-addr (`"Bob" <sip:bob@b.example>;tag=1`) or addr-spec (`sip:bob@b.example;tag=1`). */
@@ -38,16 +38,21 @@ export function sipUriParts(uri: string): { user: string; host: string } {
 }
 
 /**
- * Where a request for a sip: URI goes (api.md §7.1): its host and port, 5060 when absent; null
- * for other schemes (sips: would need TLS, which the edge does not speak).
+ * Where a request for a sip: or sips: URI goes (api.md §7.1): its host and port, and the transport
+ * it asks for (RFC 3261 §19.1.4: `;transport=`, and sips: always TLS); the port is 5060, or 5061
+ * for TLS, when absent. Null for other schemes and transports the edge does not speak.
  */
-export function sipUriTarget(uri: string): Endpoint | null {
-  if (!uri.slice(0, 4).toLowerCase().startsWith('sip:')) return null;
+export function sipUriTarget(uri: string): (Endpoint & { transport: Transport }) | null {
+  const scheme = uri.slice(0, 5).toLowerCase();
+  if (!scheme.startsWith('sip:') && scheme !== 'sips:') return null;
   const parts = splitSipUri(uri)!;
-  if (parts.portText === '') return { host: parts.host, port: 5060 };
+  const asked = uriParam(uri, 'transport')?.toLowerCase() ?? 'udp';
+  const transport = scheme === 'sips:' ? 'tls' : asked;
+  if (transport !== 'udp' && transport !== 'tcp' && transport !== 'tls') return null;
+  if (parts.portText === '') return { host: parts.host, port: transport === 'tls' ? 5061 : 5060, transport };
   const port = /^\d{1,5}$/.test(parts.portText) ? Number(parts.portText) : 0;
   if (port < 1 || port > 65535) throw new SipParseError('bad URI port');
-  return { host: parts.host, port };
+  return { host: parts.host, port, transport };
 }
 
 function splitSipUri(uri: string): { user: string; host: string; portText: string } | null {
@@ -77,6 +82,19 @@ function splitSipUri(uri: string): { user: string; host: string; portText: strin
   if (host === '') throw new SipParseError('URI without a host');
   const portText = hostport[afterHost] === ':' ? hostport.slice(afterHost + 1, afterHost + 1 + endOfHost(hostport.slice(afterHost + 1))) : '';
   return { user, host: host.toLowerCase(), portText };
+}
+
+/** A URI parameter (`;transport=tcp`): after the host, before any `?headers`. */
+function uriParam(uri: string, name: string): string | undefined {
+  const question = uri.indexOf('?');
+  const end = question < 0 ? uri.length : question;
+  // The user part may hold ';' too (`+1555;npdi`): the parameters follow the last '@'.
+  const params = uri.slice(uri.lastIndexOf('@', end - 1) + 1, end).split(';');
+  for (let i = 1; i < params.length; i++) {
+    const eq = params[i]!.indexOf('=');
+    if (eq > 0 && params[i]!.slice(0, eq).trim().toLowerCase() === name) return params[i]!.slice(eq + 1).trim();
+  }
+  return undefined;
 }
 
 /** Where a host ends: at the first ':', ';' or '?', else the end of `text`. */

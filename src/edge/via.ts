@@ -87,16 +87,22 @@ function setViaParam(via: Via, name: string, value: string): void {
 /**
  * What a server transport records on the sender's Via (RFC 3261 §18.2.1, RFC 3581 §4):
  * `received` when the sent-by host is not the packet's source, and `rport` filled in when the
- * sender asked for it. Returns whether anything changed.
+ * sender asked for it, or `always` (a stream: its responses go back on the connection, which the
+ * source address and port name). Returns whether anything changed.
  */
-export function stampReceived(via: Via, source: Endpoint): boolean {
-  const wantsRport = viaParam(via, 'rport') !== undefined;
+export function stampReceived(via: Via, source: Endpoint, always = false): boolean {
+  const wantsRport = always || viaParam(via, 'rport') !== undefined;
   if (wantsRport) setViaParam(via, 'rport', String(source.port));
   if (wantsRport || via.host !== source.host) {
     setViaParam(via, 'received', source.host);
     return true;
   }
   return false;
+}
+
+/** The transport a Via names, lower-cased (`SIP/2.0/TCP` → `tcp`). */
+export function viaTransport(via: Via): string {
+  return via.protocol.slice(8).toLowerCase();
 }
 
 /** Where a response for this Via goes (RFC 3261 §18.2.2 for UDP, RFC 3581 §4 for rport). */

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, createServer, type TLSSocket } from 'node:tls';
 import { after, before, describe, test } from 'node:test';
-import { followCertificate, readCertificate } from '../../src/api/tls.ts';
+import { followCertificate, readCertificate } from '../../src/certificate.ts';
 import { installCertificate, makeCertificate, type TestCertificate } from '../support/certificate.ts';
 import { startServerProcess, type ServerProcess } from '../support/server-process.ts';
 

@@ -50,7 +50,7 @@ test('GET /v2/stats sums the SIP edge counters over their labels', async () => {
   const app = await buildApp(h.services, { corsOrigin: '*', bodyLimit: 1 << 20, registry });
   try {
     const to = { host: '127.0.0.1', port: 5060 };
-    for (const direction of ['request', 'response', 'request'] as const) edge.count({ action: 'forward', direction, to, bytes: Buffer.alloc(0) });
+    for (const direction of ['request', 'response', 'request'] as const) edge.count({ action: 'forward', direction, to, transport: 'udp', bytes: Buffer.alloc(0) });
     edge.count({ action: 'reject', reason: 'acl' });
     edge.count({ action: 'drop', reason: 'keepalive' });
     const response = await app.inject({ method: 'GET', url: '/v2/stats', headers: { 'x-auth-token': h.master.token } });

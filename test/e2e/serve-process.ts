@@ -13,6 +13,10 @@ export interface ServeProcess {
   /** The first account's admin token and the account's id. */
   token: string;
   masterId: string;
+  /** An API call with that token: its `data`, asserted successful. */
+  api(method: string, path: string, data?: unknown): Promise<any>;
+  /** /metrics on the API's port, opened with `token`. */
+  metrics(token: string): Promise<string>;
 }
 
 /** Creates the first account (admin / secret) in `db`, serves it on `httpPort` with `flags`, and logs in. */
@@ -35,5 +39,13 @@ export async function startServe(db: string, httpPort: number, realm: string, fl
   }
   const login = await fetch(`${base}/v2/user_auth`, { method: 'PUT', body: JSON.stringify({ data: { credentials: credentialsOf('admin', 'secret'), account_realm: realm } }) });
   const session = (await login.json()) as { auth_token: string; data: { account_id: string } };
-  return { base, process: child, token: session.auth_token, masterId: session.data.account_id };
+  const token = session.auth_token;
+  async function api(method: string, path: string, data?: unknown) {
+    const response = await fetch(`${base}${path}`, { method, headers: { 'x-auth-token': token }, ...(data === undefined ? {} : { body: JSON.stringify({ data }) }) });
+    const body = (await response.json()) as { data: any };
+    assert.ok(response.status < 300, `${method} ${path}: ${response.status} ${JSON.stringify(body)}`);
+    return body.data;
+  }
+  const metrics = async (metricsToken: string) => (await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${metricsToken}` } })).text();
+  return { base, process: child, token, masterId: session.data.account_id, api, metrics };
 }

@@ -204,3 +204,38 @@ describe('responses to outbound requests (api.md §7.1)', () => {
     assert.deepEqual(handlePacket(context(pool), toPlatform, CARRIER, false, IP_A), { action: 'drop', reason: 'bad_branch_mac' });
   });
 });
+
+describe('issue 27: outbound over TCP and TLS, as the Request-URI asks', () => {
+  it('`;transport=tcp` and `sips:` (or `;transport=tls`) leave over TCP and TLS, their Via saying so; sips: defaults to 5061', () => {
+    const pool = new FakePool().assign(IP_A, 'acct-a');
+    for (const [uri, transport, port] of [
+      [`sip:+1555@${CARRIER.host}:${CARRIER.port};transport=TCP`, 'tcp', CARRIER.port],
+      [`sips:+1555@${CARRIER.host}`, 'tls', 5061],
+      [`sip:+1555@${CARRIER.host};transport=tls`, 'tls', 5061],
+      [`sip:+1555;npdi@${CARRIER.host}:${CARRIER.port};user=phone;transport=udp?subject=x`, 'udp', CARRIER.port],
+    ] as const) {
+      const out = forwarded(handlePacket(context(pool), outbound({ uri }), PLATFORM));
+      assert.equal(out.transport, transport, uri);
+      assert.equal(out.from, IP_A);
+      assert.deepEqual(out.to, { host: CARRIER.host, port }, uri);
+      assert.match(vias(out.message)[0]!, new RegExp(`^SIP/2\\.0/${transport.toUpperCase()} ${IP_A}:${EGRESS_PORT};branch=`), uri);
+    }
+  });
+
+  it('a transport the edge does not speak is unroutable', () => {
+    const pool = new FakePool().assign(IP_A, 'acct-a');
+    assert.deepEqual(handlePacket(context(pool), outbound({ uri: `sip:+1555@${CARRIER.host};transport=sctp` }), PLATFORM), { action: 'drop', reason: 'unroutable' });
+  });
+
+  it('the carrier’s response on the connection from the dedicated IP goes to the platform over UDP from that IP’s socket', () => {
+    const pool = new FakePool().assign(IP_A, 'acct-a');
+    const request = forwarded(handlePacket(context(pool), outbound({ uri: `sip:+1555@${CARRIER.host}:${CARRIER.port};transport=tcp` }), PLATFORM));
+    const keep = request.message.headers.filter((h) => ['via', 'from', 'to', 'call-id', 'cseq'].includes(h.key));
+    const response = sip('SIP/2.0 200 OK', keep.map((h) => `${h.name}: ${h.value}`));
+    const out = forwarded(handlePacket(context(pool), response, CARRIER, false, IP_A, 'tcp'));
+    assert.equal(out.direction, 'response');
+    assert.equal(out.transport, 'udp');
+    assert.equal(out.from, IP_A);
+    assert.deepEqual(out.to, PLATFORM);
+  });
+});

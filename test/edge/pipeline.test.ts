@@ -378,3 +378,84 @@ describe('issue 20: responses cannot be steered', () => {
     assert.equal(cancel, invite);
   });
 });
+
+describe('issue 27: messages from TCP and TLS connections', () => {
+  const EDGE_TCP = { host: '192.0.2.10', port: 5062 };
+  const EDGE_TLS = { host: '192.0.2.12', port: 5061 };
+  const streams = () => ({ ...context(), streams: { tcp: EDGE_TCP, tls: EDGE_TLS } });
+  /** A caller's request over `transport`, its Via naming that transport and its listening port (not its connection's). */
+  const over = (transport: 'TCP' | 'TLS', extra: string[] = []) =>
+    request({ via: [`SIP/2.0/${transport} ${CALLER.host}:5060;branch=z9hG4bKstream1`], extra });
+  const response = (vias: string[]) =>
+    Buffer.from(
+      ['SIP/2.0 200 OK', ...vias.map((v) => `Via: ${v}`), 'From: <sip:alice@a.example>;tag=f1', 'To: <sip:bob@a.example>;tag=t1',
+        'Call-ID: call-1@198.51.100.7', 'CSeq: 1 INVITE', 'Content-Length: 0', '', ''].join('\r\n'),
+      'latin1',
+    );
+
+  it('go upstream over TCP with a TCP Via naming the TCP listener, the sender Via stamped with its connection', () => {
+    for (const [transport, arrival] of [['TCP', 'tcp'], ['TLS', 'tls']] as const) {
+      const outcome = handlePacket(streams(), over(transport), CALLER, false, undefined, arrival);
+      assert.equal(outcome.action === 'forward' && `${outcome.direction} ${outcome.transport}`, 'request tcp');
+      const [ours, sender] = values(forwarded(outcome), 'via');
+      assert.match(ours!, /^SIP\/2\.0\/TCP 192\.0\.2\.10:5062;branch=z9hG4bK-iw-/);
+      // Without rport asked: the connection's address and port are recorded all the same.
+      assert.equal(sender, `SIP/2.0/${transport} 198.51.100.7:5060;branch=z9hG4bKstream1;rport=40000;received=198.51.100.7`);
+    }
+  });
+
+  it('the same message over UDP still goes over UDP, its Via left alone when it asked for nothing', () => {
+    const outcome = handlePacket(streams(), request({ via: [`SIP/2.0/UDP ${CALLER.host}:40000;branch=z9hG4bKdg`] }), CALLER);
+    assert.equal(outcome.action === 'forward' && outcome.transport, 'udp');
+    assert.deepEqual(values(forwarded(outcome), 'via').slice(1), [`SIP/2.0/UDP ${CALLER.host}:40000;branch=z9hG4bKdg`]);
+  });
+
+  it('responses go back over the transport of the next Via, to the connection it names', () => {
+    for (const [transport, arrival] of [['TCP', 'tcp'], ['TLS', 'tls']] as const) {
+      const vias = values(forwarded(handlePacket(streams(), over(transport), CALLER, false, undefined, arrival)), 'via');
+      const outcome = handlePacket(streams(), response(vias), UPSTREAM, false, undefined, 'tcp');
+      assert.equal(outcome.action === 'forward' && outcome.transport, arrival);
+      assert.deepEqual(outcome.action === 'forward' && outcome.to, CALLER);
+    }
+  });
+
+  it('answers (603) go to the connection too', () => {
+    const denied = { ...CALLER, host: '198.51.100.99' };
+    const reply = replied(handlePacket(streams(), over('TLS'), denied, false, undefined, 'tls'));
+    assert.deepEqual(reply.to, denied);
+    assert.equal(reply.message.type === 'response' && reply.message.status, 603);
+  });
+
+  it('the branch MAC binds the transport the request came on: a response cannot be moved onto another', () => {
+    const [ours, sender] = values(forwarded(handlePacket(streams(), over('TCP'), CALLER, false, undefined, 'tcp')), 'via');
+    const claimed = sender!.replace('SIP/2.0/TCP', 'SIP/2.0/UDP');
+    assert.deepEqual(handlePacket(streams(), response([ours!, claimed]), UPSTREAM, false, undefined, 'tcp'), { action: 'drop', reason: 'bad_branch_mac' });
+    // A Via claiming TLS on a request that came over UDP: its response is not sent to a TLS connection.
+    const forged = handlePacket(streams(), request({ via: [`SIP/2.0/TLS ${CALLER.host}:40000;branch=z9hG4bKf;rport`] }), CALLER);
+    const [edgeVia, forgedVia] = values(forwarded(forged), 'via');
+    assert.deepEqual(handlePacket(streams(), response([edgeVia!, forgedVia!]), UPSTREAM), { action: 'drop', reason: 'bad_branch_mac' });
+  });
+
+  it('a response is taken only from the upstream connection, and its Via must be the stream listener’s', () => {
+    const vias = values(forwarded(handlePacket(streams(), over('TCP'), CALLER, false, undefined, 'tcp')), 'via');
+    const otherConnection = { host: UPSTREAM.host, port: 45000 };
+    assert.deepEqual(handlePacket(streams(), response(vias), otherConnection, false, undefined, 'tcp'), { action: 'drop', reason: 'not_from_upstream' });
+    // Arriving over UDP, the edge looks for its UDP address in the Via.
+    assert.deepEqual(handlePacket({ ...streams(), self: { host: '192.0.2.11', port: 5060 } }, response(vias), UPSTREAM), { action: 'drop', reason: 'not_our_via' });
+  });
+
+  it('a message cut from a stream must end where its Content-Length says', () => {
+    const longer = Buffer.concat([over('TCP'), Buffer.from('extra')]);
+    assert.equal(handlePacket(streams(), longer, CALLER, false, undefined, 'tcp').action, 'malformed');
+    // Over UDP the extra bytes are cut off, as ever.
+    assert.equal(handlePacket(streams(), Buffer.concat([request(), Buffer.from('extra')]), CALLER).action, 'forward');
+  });
+
+  it('a request back through the edge over TCP is a loop too, its Via naming the TCP listener’s address', () => {
+    const ctx = { ...context(), streams: { tcp: { host: '192.0.2.13', port: 5062 } } };
+    const vias = values(forwarded(handlePacket(ctx, over('TCP'), CALLER, false, undefined, 'tcp')), 'via');
+    assert.match(vias[0]!, /^SIP\/2\.0\/TCP 192\.0\.2\.13:5062;/);
+    const looped = request({ via: [`SIP/2.0/TCP ${CALLER.host}:5060;branch=z9hG4bKagain`, ...vias] });
+    assert.equal(replied(handlePacket(ctx, looped, CALLER, false, undefined, 'tcp')).reason, 'loop_detected');
+  });
+});

@@ -34,7 +34,7 @@ describe('startEdge on a wildcard address', () => {
     const caller = await udp('127.0.0.4');
     const rules = new FakeRules().addTrunk('127.0.0.4', 'acct-t', 'trunk-t');
     const edge = await startEdge(
-      { listen: { host: '0.0.0.0', port: 0 }, upstream: { host: 'localhost', port: upstream.address().port }, reject: DEFAULT_REJECT },
+      { listen: [{ transport: 'udp', host: '0.0.0.0', port: 0 }], upstream: { host: 'localhost', port: upstream.address().port }, reject: DEFAULT_REJECT },
       rules,
       { registry: new Registry(), logger: pino({ level: 'silent' }) },
     );
@@ -69,7 +69,7 @@ describe('startEdge', () => {
     stranger = await udp('127.0.0.3');
     rules.addTrunk('127.0.0.2', 'acct-t', 'trunk-t');
     edge = await startEdge(
-      { listen: { host: '127.0.0.1', port: 0 }, upstream: { host: '127.0.0.1', port: upstream.address().port }, reject: DEFAULT_REJECT },
+      { listen: [{ transport: 'udp', host: '127.0.0.1', port: 0 }], upstream: { host: '127.0.0.1', port: upstream.address().port }, reject: DEFAULT_REJECT },
       rules,
       { registry, logger: pino({ level: 'silent' }) },
     );
@@ -152,7 +152,7 @@ describe('startEdge when handling a packet throws', () => {
     const caller = await udp('127.0.0.4');
     const registry = new Registry();
     const edge = await startEdge(
-      { listen: { host: '127.0.0.1', port: 0 }, upstream: { host: '127.0.0.1', port: upstream.address().port }, reject: DEFAULT_REJECT },
+      { listen: [{ transport: 'udp', host: '127.0.0.1', port: 0 }], upstream: { host: '127.0.0.1', port: upstream.address().port }, reject: DEFAULT_REJECT },
       broken,
       { registry, logger },
     );
@@ -192,7 +192,7 @@ describe('startEdge when it falls behind (issue 22: no congestion collapse)', ()
     const trunk = await udp('127.0.0.2');
     const registry = new Registry();
     const edge = await startEdge(
-      { listen: { host: '127.0.0.1', port: 0 }, upstream: { host: '127.0.0.1', port: upstream.address().port }, reject: DEFAULT_REJECT },
+      { listen: [{ transport: 'udp', host: '127.0.0.1', port: 0 }], upstream: { host: '127.0.0.1', port: upstream.address().port }, reject: DEFAULT_REJECT },
       slow,
       { registry, logger: pino({ level: 'silent' }) },
     );

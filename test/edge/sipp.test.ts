@@ -31,7 +31,7 @@ describe('calls through the edge with sipp', { skip: missing ?? false }, () => {
     rules.addTrunk(trunk, 'acct-trunk', 'trunk-1');
     rules.addRealm('a.example', { accountId: 'acct-a', allow: [device], userAgent: 'Yealink', devices: { alice: 'dev-alice' } });
     edge = await startEdge(
-      { listen: { host: loopbackAddress(), port: 0 }, upstream: uas, reject: DEFAULT_REJECT },
+      { listen: [{ transport: 'udp', host: loopbackAddress(), port: 0 }], upstream: uas, reject: DEFAULT_REJECT },
       rules,
       { registry, logger: pino({ level: 'silent' }) },
     );

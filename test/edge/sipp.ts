@@ -1,6 +1,9 @@
 // Running sipp (Debian package sip-tester) from the edge tests and the SIP bench: bounded in
 // time, on loopback addresses of its own so parallel runs do not collide.
+import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const SCENARIO_DIR = fileURLToPath(new URL('./scenarios/', import.meta.url));
@@ -58,4 +61,53 @@ export function receivedMessages(messageLog: string): string[] {
     .split(/^-{10,}.*$/m)
     .filter((block) => /message received/.test(block))
     .map((block) => block.slice(block.indexOf(':\n') + 2).trim());
+}
+
+/** A TCP port free on `host` now (bound and let go): for the TCP listeners of sipp and the server. */
+export async function freeTcpPort(host: string): Promise<number> {
+  const { createServer } = await import('node:net');
+  const server = createServer();
+  await new Promise<void>((done, fail) => server.once('error', fail).listen(0, host, () => done()));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((done) => server.close(() => done()));
+  return port;
+}
+
+/** sipp's flags for a transport: over TCP one connection each way (`-t t1`). */
+function transportFlags(transport: 'udp' | 'tcp'): string[] {
+  return transport === 'tcp' ? ['-t', 't1'] : [];
+}
+
+/** sipp as the UAS (scenarios/uas.xml) on `uas`, answering `calls` calls; resolves to the INVITEs it received. */
+export async function sippAnswer(dir: string, uas: { host: string; port: number }, calls: number, transport: 'udp' | 'tcp'): Promise<string[]> {
+  const log = join(dir, `uas-${Math.random()}.log`);
+  const result = await runSipp(
+    ['-sf', join(SCENARIO_DIR, 'uas.xml'), ...transportFlags(transport), '-i', uas.host, '-p', String(uas.port), '-m', String(calls), '-timeout', '15s', '-trace_msg', '-message_file', log],
+    { cwd: dir, killAfterMs: 20_000 },
+  );
+  assert.equal(result.code, 0, `UAS failed:\n${result.output.slice(-2000)}`);
+  return receivedMessages(readFileSync(log, 'latin1')).filter((m) => m.startsWith('INVITE '));
+}
+
+/** sipp placing one call (scenarios/uac-OUTCOME.xml) from `from` to `to`, asserted to end as `outcome` says. */
+export async function sippCall(
+  dir: string,
+  to: { host: string; port: number },
+  outcome: 'answered' | 'rejected',
+  from: { host: string; port: number },
+  keys: { caller?: string; realm: string; ua: string },
+  transport: 'udp' | 'tcp',
+): Promise<void> {
+  const result = await runSipp(
+    [`${to.host}:${to.port}`, '-sf', join(SCENARIO_DIR, `uac-${outcome}.xml`), ...transportFlags(transport), '-i', from.host, '-p', String(from.port), '-m', '1',
+      '-key', 'caller', keys.caller ?? 'alice', '-key', 'realm', keys.realm, '-key', 'ua', keys.ua, '-timeout', '10s', '-timeout_error', '-recv_timeout', '4000'],
+    { cwd: dir, killAfterMs: 15_000 },
+  );
+  assert.equal(result.code, 0, `expected an ${outcome} call over ${transport} from ${from.host}; sipp said:\n${result.output.slice(-1500)}`);
+}
+
+/** A header's values in a message sipp logged, folded Vias split. */
+export function loggedHeader(message: string, name: string): string[] {
+  const values = message.split('\n').filter((l) => l.toLowerCase().startsWith(`${name.toLowerCase()}:`)).map((l) => l.slice(name.length + 1).trim());
+  return name.toLowerCase() === 'via' ? values.flatMap((v) => v.split(/,\s*(?=SIP\/)/)) : values;
 }

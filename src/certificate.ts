@@ -1,6 +1,7 @@
-// The API's certificate (issue 27): read from files at start-up, and read again when the files
-// change or on SIGHUP, so a renewed certificate is served without a restart. A renewal that
-// cannot be loaded (half-written, key and certificate not matching) keeps the one in use.
+// A TLS certificate and key, the API's or the SIP edge's (issue 27): read from files at start-up,
+// and read again when the files change or on SIGHUP, so a renewed certificate is served without a
+// restart. A renewal that cannot be loaded (half-written, a key of another certificate) keeps the
+// one in use.
 import { readFileSync, unwatchFile, watchFile } from 'node:fs';
 import { createSecureContext, type SecureContextOptions } from 'node:tls';
 
@@ -10,7 +11,7 @@ export interface TlsFiles {
 }
 
 /** The certificate chain and key, checked to belong together (createSecureContext throws if not). */
-export function readCertificate(files: TlsFiles): SecureContextOptions {
+export function readCertificate(files: TlsFiles): { cert: Buffer; key: Buffer } {
   const read = (what: string, path: string) => {
     try {
       return readFileSync(path);
