@@ -81,6 +81,8 @@ function Editor({ path }: { path: string }) {
   const setRow = (i: number, value: string) => setRows(rows.map((r, j) => (j === i ? value : r)));
   const otherErrors = Object.keys(fields).some((f) => !/^(cidrs\.\d+|order|user_agent|cidrs)$/.test(f));
 
+  // Until the stored list is read, a form would show defaults that its arrival then overwrites.
+  if (stored.data === undefined && stored.error === undefined) return <Section title="Reading the list…">{null}</Section>;
   return (
     <Section title={exists ? 'Edit the list' : 'No list yet (every source allowed)'}>
       <Problem error={stored.error} />
