@@ -4,6 +4,7 @@
 // delay the server saw during each load; and beside them the floor of the same store written
 // directly (no HTTP, no rules). Existing entries are seeded by the store's direct insert.
 
+import autocannon from 'autocannon';
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -27,6 +28,9 @@ interface Load {
   seconds: number;
   count: number;
   maxDelayMs: number;
+  /** CPU time (user + system, all threads) per request: the server's, and this process's (the load's client). */
+  serverCpuUs: number;
+  clientCpuUs: number;
 }
 
 const dotted = (n: number) => [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
@@ -156,14 +160,55 @@ class BenchServer {
     return json;
   }
 
-  /** Runs `work` (`count` requests) and measures its time and the server's largest loop delay meanwhile. */
-  async load(count: number, work: () => Promise<void>): Promise<Load> {
-    await this.ask('reset', 'reset');
+  /**
+   * Sends `count` requests, `inFlight` at a time on as many keep-alive connections (autocannon,
+   * as the HTTP section: fetch's own CPU, over a millisecond a request, made the load generator
+   * the slower side), the i-th request's path and body given by `request(i)`; any answer not 2xx
+   * fails. Resolves with the seconds from the start to the last answer (autocannon itself ends
+   * only on its next one-second tick).
+   */
+  send(count: number, inFlight: number, token: string, request: (i: number) => { path: string; body: unknown }): Promise<number> {
+    let next = 0;
     const started = performance.now();
-    await work();
-    const seconds = (performance.now() - started) / 1000;
-    const { maxMs } = await this.ask('report', 'maxMs');
-    return { seconds, count, maxDelayMs: maxMs! };
+    let last = started;
+    return new Promise((resolve, reject) => {
+      const tracker = autocannon(
+        {
+          url: this.base,
+          connections: inFlight,
+          amount: count,
+          requests: [
+            {
+              method: 'PUT',
+              headers: { 'content-type': 'application/json', 'x-auth-token': token },
+              setupRequest: (req) => {
+                const { path, body } = request(next++);
+                return { ...req, path, body: JSON.stringify(body) };
+              },
+            },
+          ],
+        },
+        (error, result) => {
+          if (error) reject(error);
+          else if (result.non2xx > 0 || result.errors > 0 || result.timeouts > 0) reject(new Error(`${result.non2xx} answers not 2xx, ${result.errors} errors, ${result.timeouts} timeouts`));
+          else if (result.requests.sent !== count) reject(new Error(`${result.requests.sent} requests sent, not ${count}`));
+          else resolve((last - started) / 1000);
+        },
+      );
+      tracker.on('response', () => {
+        last = performance.now();
+      });
+    });
+  }
+
+  /** Runs `work` (`count` requests, resolving with the seconds they took) and measures the server's largest loop delay meanwhile. */
+  async load(count: number, work: () => Promise<number>): Promise<Load> {
+    await this.ask('reset', 'reset');
+    const client = process.cpuUsage();
+    const seconds = await work();
+    const { user, system } = process.cpuUsage(client);
+    const { maxMs, cpuUs } = await this.ask('report', 'maxMs');
+    return { seconds, count, maxDelayMs: maxMs!, serverCpuUs: cpuUs! / count, clientCpuUs: (user + system) / count };
   }
 
   async stop(): Promise<void> {
@@ -173,14 +218,16 @@ class BenchServer {
   }
 }
 
-/** Runs `count` tasks, `inFlight` at a time. */
-async function pool(count: number, inFlight: number, task: (i: number) => Promise<unknown>): Promise<void> {
+/** Runs `count` tasks, `inFlight` at a time; resolves with the seconds they took. */
+async function pool(count: number, inFlight: number, task: (i: number) => Promise<unknown>): Promise<number> {
+  const started = performance.now();
   let next = 0;
   await Promise.all(
     Array.from({ length: inFlight }, async () => {
       while (next < count) await task(next++);
     }),
   );
+  return (performance.now() - started) / 1000;
 }
 
 interface SizeRow {
@@ -226,10 +273,12 @@ export async function runWritesBench(quick: boolean): Promise<Target[]> {
           for (let t = 0; t < Math.ceil(writes / ENTRIES_PER_TRUNK); t++) trunks.push(await newTrunk());
           // Single entries: 12.0.0.0 onwards, each its own request.
           const api = await server.load(writes, () =>
-            pool(writes, IN_FLIGHT, (i) => server.request('PUT', `/v2/accounts/${account}/trunks/${trunks[Math.floor(i / ENTRIES_PER_TRUNK)]}/ip_acls`, token, { data: { ip_address: dotted(0x0c000000 + i) } })),
+            server.send(writes, IN_FLIGHT, token, (i) => ({ path: `/v2/accounts/${account}/trunks/${trunks[Math.floor(i / ENTRIES_PER_TRUNK)]}/ip_acls`, body: { data: { ip_address: dotted(0x0c000000 + i) } } })),
           );
+          const stored = (await server.request('GET', `/v2/accounts/${account}/ip_acls`, token)).data as unknown[];
+          if (stored.length !== writes) throw new Error(`${stored.length} entries stored, not ${writes}`);
           sizeRows.push({ store: kind, existing, api, singlePerSecond: floor.singlePerSecond });
-          console.log(`   ${kind}, ${sizeName(existing)} existing: API writes ${formatRate(api.count / api.seconds)} (direct ${formatRate(floor.singlePerSecond)}), loop delay max ${api.maxDelayMs.toFixed(1)} ms`);
+          console.log(`   ${kind}, ${sizeName(existing)} existing: API writes ${formatRate(api.count / api.seconds)} (direct ${formatRate(floor.singlePerSecond)}), loop delay max ${api.maxDelayMs.toFixed(1)} ms; CPU a write: server ${api.serverCpuUs.toFixed(0)} µs, client ${api.clientCpuUs.toFixed(0)} µs`);
           if (s === 0) {
             // The bulk import: 13.0.0.0 onwards, a trunk's 1,000 entries a request, on fresh trunks.
             const requests = bulkEntries / ENTRIES_PER_TRUNK;
