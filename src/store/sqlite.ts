@@ -6,6 +6,7 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { loadMigrations, statementsOf } from './migrations.ts';
 import type { Repository, Store } from './port.ts';
 import { UniqueViolationError } from './port.ts';
@@ -16,6 +17,8 @@ type Param = string | number | null;
 
 /** Most transactions sharing one COMMIT. */
 const MAX_GROUP = 64;
+/** Least time between two checkpoints. */
+const CHECKPOINT_MS = 200;
 
 function translateError(error: unknown): unknown {
   const code = (error as { code?: string }).code;
@@ -54,10 +57,57 @@ function executorOf(db: Database.Database): SqlExecutor {
   };
 }
 
+/**
+ * Copies the WAL back into the database file (and fsyncs it) from a worker thread, so no request
+ * waits behind a checkpoint: the writer connection never checkpoints by itself. A commit asks for
+ * one CHECKPOINT_MS later, unless one is asked for already; the worker starts on the first ask.
+ */
+class Checkpointer {
+  private worker: Worker | null = null;
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly file: string) {}
+
+  committed(): void {
+    if (this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      (this.worker ??= this.start()).postMessage('checkpoint');
+    }, CHECKPOINT_MS);
+    this.timer.unref();
+  }
+
+  private start(): Worker {
+    const worker = new Worker(new URL('./sqlite-checkpoint-worker.js', import.meta.url), { workerData: { file: this.file } });
+    worker.unref();
+    // A failed checkpoint leaves the WAL longer, nothing lost: a later commit starts another worker.
+    worker.on('error', () => {
+      if (this.worker === worker) this.worker = null;
+    });
+    return worker;
+  }
+
+  /** Stops the worker, its connection closed (the writer's close, the last, then checkpoints and removes the WAL). */
+  async close(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    const worker = this.worker;
+    this.worker = null;
+    if (!worker) return;
+    const exited = new Promise((resolve) => worker.once('exit', resolve));
+    // Awaited, its exit keeps the process alive; idle, it did not.
+    worker.ref();
+    worker.postMessage('close');
+    await exited;
+  }
+}
+
 function open(file: string): Database.Database {
   const db = new Database(file);
   db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = FULL');
+  // WAL with NORMAL fsyncs at checkpoints, not at each COMMIT: a committed write survives the
+  // process crashing; a power loss may take back the last moments' writes (docs/performance.md).
+  db.pragma('synchronous = NORMAL');
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');
   return db;
@@ -78,6 +128,7 @@ function migrate(db: Database.Database): void {
 export function openSqliteStore(file: string): Store {
   if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
   const writer = open(file);
+  writer.pragma('wal_autocheckpoint = 0');
   migrate(writer);
   // An in-memory database is private to its connection: there, reads share the writer.
   const reader = file === ':memory:' ? writer : open(file);
@@ -85,14 +136,23 @@ export function openSqliteStore(file: string): Store {
   const read: Repository = new SqlRepository(executorOf(reader));
   let queue: Promise<unknown> = Promise.resolve();
   // Group commit: transactions run one after another, each in a savepoint of one outer
-  // transaction that stays open while more are queued (up to MAX_GROUP), so one COMMIT (one
-  // fsync, the cost of a write here) serves them all. Each caller hears back only once its group
-  // is committed; a transaction that fails rolls back its own savepoint alone.
-  let waiting = 0;
+  // transaction that stays open until the event loop has had a turn (every request that arrived
+  // meanwhile has then written) or MAX_GROUP have joined, so one COMMIT (the WAL's pages written
+  // once, not once per write) serves them all. Each caller hears back only once its group is
+  // committed; a transaction that fails rolls back its own savepoint alone.
+  let running = false;
+  let turnPassed = false;
+  let turn: NodeJS.Immediate | null = null;
   let group: { resolve: () => void; reject: (error: unknown) => void }[] = [];
-  const commitGroup = () => {
+  const checkpoints = file === ':memory:' ? null : new Checkpointer(file);
+  const endGroup = () => {
+    turnPassed = false;
     const members = group;
     group = [];
+    if (members.length === 0) {
+      if (writer.inTransaction) writer.exec('ROLLBACK');
+      return;
+    }
     try {
       writer.exec('COMMIT');
     } catch (error) {
@@ -100,23 +160,33 @@ export function openSqliteStore(file: string): Store {
       for (const member of members) member.reject(error);
       return;
     }
+    checkpoints?.committed();
     for (const member of members) member.resolve();
   };
+  const onTurn = () => {
+    turn = null;
+    if (running) turnPassed = true;
+    else endGroup();
+  };
   const settle = () => {
-    if (waiting > 0 && group.length < MAX_GROUP) return;
-    if (group.length > 0) commitGroup();
-    else if (writer.inTransaction) writer.exec('ROLLBACK');
+    if (group.length >= MAX_GROUP || turnPassed) endGroup();
+    else turn ??= setImmediate(onTurn);
+  };
+  const drain = async () => {
+    await queue;
+    if (turn) clearImmediate(turn);
+    turn = null;
+    endGroup();
   };
 
   return {
     kind: 'sqlite',
     read,
     transaction<T>(fn: (tx: Repository) => Promise<T>): Promise<T> {
-      waiting++;
       const run = async (): Promise<{ result: T; committed: Promise<void> }> => {
-        waiting--;
         if (!writer.inTransaction) writer.exec('BEGIN IMMEDIATE');
         writer.exec('SAVEPOINT tx');
+        running = true;
         let result: T;
         try {
           result = await fn(writeRepo);
@@ -124,9 +194,11 @@ export function openSqliteStore(file: string): Store {
         } catch (error) {
           writer.exec('ROLLBACK TO tx');
           writer.exec('RELEASE tx');
+          running = false;
           settle();
           throw error;
         }
+        running = false;
         const committed = new Promise<void>((resolve, reject) => group.push({ resolve, reject }));
         settle();
         return { result, committed };
@@ -141,7 +213,7 @@ export function openSqliteStore(file: string): Store {
     async purge() {
       // VACUUM rewrites every page (free space and stale cells left by page splits included),
       // then the WAL's frames are copied over the old file and the WAL emptied.
-      await queue;
+      await drain();
       writer.exec('VACUUM');
       writer.pragma('wal_checkpoint(TRUNCATE)');
     },
@@ -149,7 +221,8 @@ export function openSqliteStore(file: string): Store {
       reader.prepare('SELECT 1').get();
     },
     async close() {
-      await queue;
+      await drain();
+      await checkpoints?.close();
       if (reader !== writer) reader.close();
       writer.close();
     },
