@@ -192,9 +192,18 @@ function withAddress(row: IpAclRow, address: { cidr: Cidr; text: string }): IpAc
 }
 
 export async function createIpAcl(ctx: ServiceContext, actor: Actor, accountId: string, trunkId: string, body: Json): Promise<IpAclRow> {
-  await findTrunk(ctx, actor, accountId, trunkId, 'write');
-  const parsed = parseIpAcl(ctx, actor, body);
-  return commit(ctx, (tx) => insertIpAcl(tx, ctx, actor, accountId, trunkId, parsed));
+  await findAccount(ctx, actor, accountId, 'write');
+  // The trunk is read once, in the transaction; a missing trunk answers 404 before a bad body 400.
+  return commit(ctx, async (tx) => {
+    const trunk = await trunkOf(tx, accountId, trunkId);
+    return writeIpAcl(tx, ctx, actor, trunk, parseIpAcl(ctx, actor, body));
+  });
+}
+
+async function trunkOf(tx: Repository, accountId: string, trunkId: string): Promise<TrunkRow> {
+  const trunk = await tx.getTrunk(trunkId);
+  if (!trunk || trunk.accountId !== accountId) throw notFound(trunkId);
+  return trunk;
 }
 
 /**
@@ -202,8 +211,11 @@ export async function createIpAcl(ctx: ServiceContext, actor: Actor, accountId: 
  * are checked against what the transaction sees (its own earlier inserts included).
  */
 export async function insertIpAcl(tx: Repository, ctx: ServiceContext, actor: Actor, accountId: string, trunkId: string, parsed: ValidIpAcl): Promise<IpAclRow> {
-  const trunk = await tx.getTrunk(trunkId);
-  if (!trunk || trunk.accountId !== accountId) throw notFound(trunkId);
+  return writeIpAcl(tx, ctx, actor, await trunkOf(tx, accountId, trunkId), parsed);
+}
+
+async function writeIpAcl(tx: Repository, ctx: ServiceContext, actor: Actor, trunk: TrunkRow, parsed: ValidIpAcl): Promise<IpAclRow> {
+  const { id: trunkId, accountId } = trunk;
   await assertRoom(ctx, tx, trunkId, 1);
   const at = secondsTimestamp();
   const row = newIpAclRow(trunkId, accountId, parsed, at);
@@ -246,8 +258,7 @@ export async function createIpAcls(ctx: ServiceContext, actor: Actor, accountId:
   }
   errors.throwIfAny();
   const write = async (tx: Repository) => {
-    const trunk = await tx.getTrunk(trunkId);
-    if (!trunk || trunk.accountId !== accountId) throw notFound(trunkId);
+    const trunk = await trunkOf(tx, accountId, trunkId);
     await assertRoom(ctx, tx, trunkId, parsed.length);
     const at = secondsTimestamp();
     const rows = parsed.map((p) => newIpAclRow(trunkId, accountId, p, at));
