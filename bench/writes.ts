@@ -127,7 +127,7 @@ class BenchServer {
 
   static async start(flags: Record<string, string>): Promise<BenchServer> {
     const port = await freePort();
-    const settings = { ...flags, port: String(port), host: '127.0.0.1', logLevel: 'info', maxIpAclsPerTrunk: '1000' };
+    const settings = { ...flags, port: String(port), host: '127.0.0.1', metricsPort: '0', logLevel: 'info', maxIpAclsPerTrunk: '1000' };
     const child = fork(join(import.meta.dirname, 'writes-server.ts'), [JSON.stringify(settings)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
     const server = new BenchServer(child, `http://127.0.0.1:${port}`);
     await server.ask(null, 'ready');
