@@ -173,6 +173,19 @@ const TRUNK_ENABLED = '(SELECT t.enabled FROM trunks t WHERE t.id = a.trunk_id) 
 /** Parameters of one multi-row INSERT (SQLite allows 32,766, PostgreSQL 65,535). */
 const ROW_PARAMETERS = 900;
 
+/** Multi-row INSERT texts by head, width and row count: made once, not on every bulk's every chunk. */
+const insertTexts = new Map<string, string>();
+function insertText(insert: string, width: number, count: number): string {
+  const key = `${count}:${insert}`;
+  let text = insertTexts.get(key);
+  if (text === undefined) {
+    const tuple = `(${Array.from({ length: width }, () => '?').join(', ')})`;
+    text = `${insert} ${Array.from({ length: count }, () => tuple).join(', ')}`;
+    insertTexts.set(key, text);
+  }
+  return text;
+}
+
 /** The first index of sorted `values` not below `key`. */
 function lowerBound(values: readonly string[], key: string): number {
   let lo = 0;
@@ -274,11 +287,13 @@ export class SqlRepository implements Repository {
   /** `insert` (ending in VALUES) for every row, a few hundred parameters a statement. */
   private async insertMany(insert: string, rows: readonly Param[][]): Promise<void> {
     if (rows.length === 0) return;
-    const per = Math.max(1, Math.floor(ROW_PARAMETERS / rows[0]!.length));
+    const width = rows[0]!.length;
+    const per = Math.max(1, Math.floor(ROW_PARAMETERS / width));
     for (let i = 0; i < rows.length; i += per) {
-      const chunk = rows.slice(i, i + per);
-      const tuple = `(${chunk[0]!.map(() => '?').join(', ')})`;
-      await this.db.run(`${insert} ${chunk.map(() => tuple).join(', ')}`, chunk.flat());
+      const end = Math.min(rows.length, i + per);
+      const params: Param[] = [];
+      for (let r = i; r < end; r++) for (const value of rows[r]!) params.push(value);
+      await this.db.run(insertText(insert, width, end - i), params);
     }
   }
 
