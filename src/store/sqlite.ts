@@ -10,6 +10,7 @@ import { Worker } from 'node:worker_threads';
 import { loadMigrations, statementsOf } from './migrations.ts';
 import type { Repository, Store } from './port.ts';
 import { UniqueViolationError } from './port.ts';
+import { pace } from './turns.ts';
 import type { SqlExecutor } from './sql-repository.ts';
 import { SqlRepository } from './sql-repository.ts';
 
@@ -26,7 +27,7 @@ function translateError(error: unknown): unknown {
   return error;
 }
 
-function executorOf(db: Database.Database): SqlExecutor {
+export function executorOf(db: Database.Database): SqlExecutor {
   const cache = new Map<string, Database.Statement>();
   const prepare = (sql: string) => {
     let statement = cache.get(sql);
@@ -102,7 +103,63 @@ class Checkpointer {
   }
 }
 
-function open(file: string): Database.Database {
+/** One task at a time (the store's queue sees to it) in the aside worker, started on first need. */
+class AsideRunner {
+  private worker: Promise<Worker> | null = null;
+
+  constructor(private readonly file: string) {}
+
+  async run<O>(task: { readonly module: string; readonly name: string }, input: unknown, rollback: boolean): Promise<O> {
+    const worker = await (this.worker ??= this.start());
+    return new Promise<O>((resolve, reject) => {
+      const onError = (error: Error) => {
+        worker.off('message', onMessage);
+        this.worker = null;
+        reject(error);
+      };
+      const onMessage = (reply: { output?: O; error?: { name: string; message: string } }) => {
+        worker.off('error', onError);
+        worker.unref();
+        if (reply.error) reject(Object.assign(new Error(reply.error.message), reply.error));
+        else resolve(reply.output!);
+      };
+      worker.once('message', onMessage);
+      worker.once('error', onError);
+      // A task awaited keeps the process alive (a CLI import); an idle worker does not.
+      worker.ref();
+      worker.postMessage({ module: task.module, name: task.name, input, rollback });
+    });
+  }
+
+  private start(): Promise<Worker> {
+    const worker = new Worker(new URL('./sqlite-aside-worker.js', import.meta.url), { workerData: { file: this.file } });
+    return new Promise((resolve, reject) => {
+      worker.once('message', () => {
+        worker.off('error', reject);
+        worker.unref();
+        resolve(worker);
+      });
+      worker.once('error', (error) => {
+        this.worker = null;
+        reject(error);
+      });
+    });
+  }
+
+  async close(): Promise<void> {
+    const started = this.worker;
+    this.worker = null;
+    const worker = await started?.catch(() => null);
+    if (!worker) return;
+    const exited = new Promise((resolve) => worker.once('exit', resolve));
+    worker.ref();
+    worker.postMessage({ close: true });
+    await exited;
+  }
+}
+
+/** A connection as every one of the store's is set up (the aside worker opens its own with it). */
+export function openConnection(file: string): Database.Database {
   const db = new Database(file);
   db.pragma('journal_mode = WAL');
   // WAL with NORMAL fsyncs at checkpoints, not at each COMMIT: a committed write survives the
@@ -127,11 +184,11 @@ function migrate(db: Database.Database): void {
 
 export function openSqliteStore(file: string): Store {
   if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
-  const writer = open(file);
+  const writer = openConnection(file);
   writer.pragma('wal_autocheckpoint = 0');
   migrate(writer);
   // An in-memory database is private to its connection: there, reads share the writer.
-  const reader = file === ':memory:' ? writer : open(file);
+  const reader = file === ':memory:' ? writer : openConnection(file);
   const writeRepo = new SqlRepository(executorOf(writer));
   const read: Repository = new SqlRepository(executorOf(reader));
   let queue: Promise<unknown> = Promise.resolve();
@@ -145,6 +202,7 @@ export function openSqliteStore(file: string): Store {
   let turn: NodeJS.Immediate | null = null;
   let group: { resolve: () => void; reject: (error: unknown) => void }[] = [];
   const checkpoints = file === ':memory:' ? null : new Checkpointer(file);
+  const aside = file === ':memory:' ? null : new AsideRunner(file);
   const endGroup = () => {
     turnPassed = false;
     const members = group;
@@ -184,9 +242,15 @@ export function openSqliteStore(file: string): Store {
     read,
     transaction<T>(fn: (tx: Repository) => Promise<T>): Promise<T> {
       const run = async (): Promise<{ result: T; committed: Promise<void> }> => {
+        // better-sqlite3 holds the event loop for every statement: transactions that arrive
+        // together (sixteen requests answered by one commit come back together) would run back
+        // to back for tens of milliseconds; paced, the loop goes round between them.
+        await pace();
         if (!writer.inTransaction) writer.exec('BEGIN IMMEDIATE');
         writer.exec('SAVEPOINT tx');
         running = true;
+        // One that outlasts this turn is committed as soon as it ends, not joined by the next.
+        turn ??= setImmediate(onTurn);
         let result: T;
         try {
           result = await fn(writeRepo);
@@ -210,6 +274,25 @@ export function openSqliteStore(file: string): Store {
         return result;
       });
     },
+    ...(aside === null
+      ? {}
+      : {
+          transactionAside<I, O>(task: { readonly module: string; readonly name: string }, input: I, options: { rollback?: boolean } = {}): Promise<O> {
+            const run = async (): Promise<O> => {
+              await pace();
+              // The worker's connection writes next: this one's open group is committed first.
+              if (turn) clearImmediate(turn);
+              turn = null;
+              endGroup();
+              const output = await aside.run<O>(task, input, options.rollback === true);
+              if (!options.rollback) checkpoints?.committed();
+              return output;
+            };
+            const ran = queue.then(run, run);
+            queue = ran.catch(() => undefined);
+            return ran;
+          },
+        }),
     async purge() {
       // VACUUM rewrites every page (free space and stale cells left by page splits included),
       // then the WAL's frames are copied over the old file and the WAL emptied.
@@ -222,6 +305,7 @@ export function openSqliteStore(file: string): Store {
     },
     async close() {
       await drain();
+      await aside?.close();
       await checkpoints?.close();
       if (reader !== writer) reader.close();
       writer.close();

@@ -61,3 +61,34 @@ test('checkpoints: the database file takes in the WAL while the store stays open
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('transactions that arrive together leave the event loop a turn every few milliseconds', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ipwarden-slices-'));
+  const store = openSqliteStore(join(dir, 'slices.db'));
+  try {
+    const events: string[] = [];
+    let timerFired = false;
+    setTimeout(() => {
+      timerFired = true;
+      events.push('timer');
+    }, 0);
+    // Forty transactions of a millisecond each, all queued in this turn: 40 ms back to back before.
+    await Promise.all(
+      Array.from({ length: 40 }, (_, n) =>
+        store.transaction(async (tx) => {
+          events.push(`tx ${n}`);
+          const end = performance.now() + 1;
+          while (performance.now() < end);
+          await tx.insertIp(ip(n));
+        }),
+      ),
+    );
+    assert.ok(timerFired);
+    const timerAt = events.indexOf('timer');
+    assert.ok(timerAt >= 0 && timerAt <= 10, `the timer ran after ${timerAt} transactions: ${events.join(', ')}`);
+    assert.equal((await store.read.listIps({})).length, 40);
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
