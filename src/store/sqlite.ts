@@ -1,7 +1,9 @@
 // The embedded store: better-sqlite3 in WAL mode. better-sqlite3 is synchronous, so a
 // transaction holds the single writer connection while its async function runs; transactions
 // queue behind one another (committed in groups, below), and plain reads go to a second
-// connection that only ever sees committed data.
+// connection that only ever sees committed data. Two worker threads keep long work off the event
+// loop: one checkpoints the WAL, one runs a long transaction aside (a bulk load's) on a
+// connection of its own, in its turn in the queue.
 
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
