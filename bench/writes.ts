@@ -4,6 +4,7 @@
 // delay the server saw during each load; and beside them the floor of the same store written
 // directly (no HTTP, no rules). Existing entries are seeded by the store's direct insert.
 
+import autocannon from 'autocannon';
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,10 +24,27 @@ const PG_SCHEMA = 'ipwarden_bench_writes';
 const IN_FLIGHT = 16;
 const ENTRIES_PER_TRUNK = 1000;
 
+/** What the server's loop turns were made of during a load (Linux; bench/writes-server.ts). */
+interface Turns {
+  longest: { ms: number; runningMs: number; waitingMs: number };
+  mostRunningMs: number;
+}
+
 interface Load {
   seconds: number;
   count: number;
   maxDelayMs: number;
+  p99DelayMs: number;
+  turns: Turns | null;
+  /** CPU time (user + system, all threads) per request: the server's, and this process's (the load's client). */
+  serverCpuUs: number;
+  clientCpuUs: number;
+}
+
+/** A load's loop delay, and (Linux) the longest turn's time on a core and waiting for one. */
+function delayOf(load: Load): string {
+  const turns = load.turns === null ? '' : `; longest turn ${load.turns.longest.ms.toFixed(1)} ms: ran ${load.turns.longest.runningMs.toFixed(1)}, waited for a core ${load.turns.longest.waitingMs.toFixed(1)}; most run in a turn ${load.turns.mostRunningMs.toFixed(1)} ms`;
+  return `loop delay max ${load.maxDelayMs.toFixed(1)} ms, p99 ${load.p99DelayMs.toFixed(1)} ms${turns}`;
 }
 
 const dotted = (n: number) => [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
@@ -123,16 +141,16 @@ class BenchServer {
 
   static async start(flags: Record<string, string>): Promise<BenchServer> {
     const port = await freePort();
-    const settings = { ...flags, port: String(port), host: '127.0.0.1', logLevel: 'info', maxIpAclsPerTrunk: '1000' };
+    const settings = { ...flags, port: String(port), host: '127.0.0.1', metricsPort: '0', logLevel: 'info', maxIpAclsPerTrunk: '1000' };
     const child = fork(join(import.meta.dirname, 'writes-server.ts'), [JSON.stringify(settings)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
     const server = new BenchServer(child, `http://127.0.0.1:${port}`);
     await server.ask(null, 'ready');
     return server;
   }
 
-  private ask(message: string | null, key: string): Promise<Record<string, number>> {
+  private ask(message: string | null, key: string): Promise<Record<string, any>> {
     return new Promise((resolve, reject) => {
-      const onMessage = (reply: Record<string, number>) => {
+      const onMessage = (reply: Record<string, any>) => {
         if (!(key in reply)) return;
         this.child.off('message', onMessage);
         this.child.off('exit', onExit);
@@ -156,14 +174,55 @@ class BenchServer {
     return json;
   }
 
-  /** Runs `work` (`count` requests) and measures its time and the server's largest loop delay meanwhile. */
-  async load(count: number, work: () => Promise<void>): Promise<Load> {
-    await this.ask('reset', 'reset');
+  /**
+   * Sends `count` requests, `inFlight` at a time on as many keep-alive connections (autocannon,
+   * as the HTTP section: fetch's own CPU, over a millisecond a request, made the load generator
+   * the slower side), the i-th request's path and body given by `request(i)`; any answer not 2xx
+   * fails. Resolves with the seconds from the start to the last answer (autocannon itself ends
+   * only on its next one-second tick).
+   */
+  send(count: number, inFlight: number, token: string, request: (i: number) => { path: string; body: unknown }): Promise<number> {
+    let next = 0;
     const started = performance.now();
-    await work();
-    const seconds = (performance.now() - started) / 1000;
-    const { maxMs } = await this.ask('report', 'maxMs');
-    return { seconds, count, maxDelayMs: maxMs! };
+    let last = started;
+    return new Promise((resolve, reject) => {
+      const tracker = autocannon(
+        {
+          url: this.base,
+          connections: inFlight,
+          amount: count,
+          requests: [
+            {
+              method: 'PUT',
+              headers: { 'content-type': 'application/json', 'x-auth-token': token },
+              setupRequest: (req) => {
+                const { path, body } = request(next++);
+                return { ...req, path, body: JSON.stringify(body) };
+              },
+            },
+          ],
+        },
+        (error, result) => {
+          if (error) reject(error);
+          else if (result.non2xx > 0 || result.errors > 0 || result.timeouts > 0) reject(new Error(`${result.non2xx} answers not 2xx, ${result.errors} errors, ${result.timeouts} timeouts`));
+          else if (result.requests.sent !== count) reject(new Error(`${result.requests.sent} requests sent, not ${count}`));
+          else resolve((last - started) / 1000);
+        },
+      );
+      tracker.on('response', () => {
+        last = performance.now();
+      });
+    });
+  }
+
+  /** Runs `work` (`count` requests, resolving with the seconds they took) and measures the server's largest loop delay meanwhile. */
+  async load(count: number, work: () => Promise<number>): Promise<Load> {
+    await this.ask('reset', 'reset');
+    const client = process.cpuUsage();
+    const seconds = await work();
+    const { user, system } = process.cpuUsage(client);
+    const { maxMs, p99Ms, cpuUs, turns } = await this.ask('report', 'maxMs');
+    return { seconds, count, maxDelayMs: maxMs, p99DelayMs: p99Ms, turns, serverCpuUs: cpuUs / count, clientCpuUs: (user + system) / count };
   }
 
   async stop(): Promise<void> {
@@ -173,14 +232,16 @@ class BenchServer {
   }
 }
 
-/** Runs `count` tasks, `inFlight` at a time. */
-async function pool(count: number, inFlight: number, task: (i: number) => Promise<unknown>): Promise<void> {
+/** Runs `count` tasks, `inFlight` at a time; resolves with the seconds they took. */
+async function pool(count: number, inFlight: number, task: (i: number) => Promise<unknown>): Promise<number> {
+  const started = performance.now();
   let next = 0;
   await Promise.all(
     Array.from({ length: inFlight }, async () => {
       while (next < count) await task(next++);
     }),
   );
+  return (performance.now() - started) / 1000;
 }
 
 interface SizeRow {
@@ -201,6 +262,7 @@ export async function runWritesBench(quick: boolean): Promise<Target[]> {
   // then checked at those sizes; the full run's are the issue's).
   const sizes = quick ? [1_000, 10_000] : [1_000, 10_000, 100_000, 1_000_000];
   const writes = quick ? 500 : 3_000;
+  const warmUp = quick ? 500 : 1_000;
   const bulkEntries = quick ? 5_000 : 100_000;
   const stores: ('sqlite' | 'postgres')[] = ['sqlite'];
   if (quick) console.log('--quick: SQLite only (the full run adds PostgreSQL)');
@@ -224,12 +286,19 @@ export async function runWritesBench(quick: boolean): Promise<Target[]> {
           const newTrunk = async () => (await server.request('PUT', `/v2/accounts/${account}/trunks`, token, { data: { name: 'T' } })).data.id as string;
           const trunks: string[] = [];
           for (let t = 0; t < Math.ceil(writes / ENTRIES_PER_TRUNK); t++) trunks.push(await newTrunk());
+          // A first, unrecorded pass warms the new server process up (JIT, caches), as in the HTTP
+          // section: 15.0.0.0 onwards on a trunk of its own, deleted (and its entries) after.
+          const warmTrunk = await newTrunk();
+          await server.send(warmUp, IN_FLIGHT, token, (i) => ({ path: `/v2/accounts/${account}/trunks/${warmTrunk}/ip_acls`, body: { data: { ip_address: dotted(0x0f000000 + i) } } }));
+          await server.request('DELETE', `/v2/accounts/${account}/trunks/${warmTrunk}`, token);
           // Single entries: 12.0.0.0 onwards, each its own request.
           const api = await server.load(writes, () =>
-            pool(writes, IN_FLIGHT, (i) => server.request('PUT', `/v2/accounts/${account}/trunks/${trunks[Math.floor(i / ENTRIES_PER_TRUNK)]}/ip_acls`, token, { data: { ip_address: dotted(0x0c000000 + i) } })),
+            server.send(writes, IN_FLIGHT, token, (i) => ({ path: `/v2/accounts/${account}/trunks/${trunks[Math.floor(i / ENTRIES_PER_TRUNK)]}/ip_acls`, body: { data: { ip_address: dotted(0x0c000000 + i) } } })),
           );
+          const stored = (await server.request('GET', `/v2/accounts/${account}/ip_acls`, token)).data as unknown[];
+          if (stored.length !== writes) throw new Error(`${stored.length} entries stored, not ${writes}`);
           sizeRows.push({ store: kind, existing, api, singlePerSecond: floor.singlePerSecond });
-          console.log(`   ${kind}, ${sizeName(existing)} existing: API writes ${formatRate(api.count / api.seconds)} (direct ${formatRate(floor.singlePerSecond)}), loop delay max ${api.maxDelayMs.toFixed(1)} ms`);
+          console.log(`   ${kind}, ${sizeName(existing)} existing: API writes ${formatRate(api.count / api.seconds)} (direct ${formatRate(floor.singlePerSecond)}), ${delayOf(api)}; CPU a write: server ${api.serverCpuUs.toFixed(0)} µs, client ${api.clientCpuUs.toFixed(0)} µs`);
           if (s === 0) {
             // The bulk import: 13.0.0.0 onwards, a trunk's 1,000 entries a request, on fresh trunks.
             const requests = bulkEntries / ENTRIES_PER_TRUNK;
@@ -243,7 +312,7 @@ export async function runWritesBench(quick: boolean): Promise<Target[]> {
               ),
             );
             bulkRows.push({ store: kind, bulk, bulkRowsPerSecond: floor.bulkRowsPerSecond });
-            console.log(`   ${kind}, bulk of ${sizeName(bulkEntries)}: ${bulk.seconds.toFixed(1)} s, loop delay max ${bulk.maxDelayMs.toFixed(1)} ms`);
+            console.log(`   ${kind}, bulk of ${sizeName(bulkEntries)}: ${bulk.seconds.toFixed(1)} s, ${delayOf(bulk)}; CPU an entry: server ${bulk.serverCpuUs.toFixed(0)} µs`);
           }
         } finally {
           await server.stop();
@@ -255,19 +324,22 @@ export async function runWritesBench(quick: boolean): Promise<Target[]> {
   }
 
   console.log(`\nSingle entries: PUT …/trunks/{T}/ip_acls, ${writes.toLocaleString('en')} requests, ${IN_FLIGHT} in flight, real HTTP (token, hierarchy, info logging),`);
-  console.log('on top of the existing entries (seeded by direct insert). direct = one entry a transaction straight into the store, 16 in flight.');
-  console.log('loop delay = the largest event-loop delay the server saw during the load (perf_hooks.monitorEventLoopDelay).\n');
+  console.log(`on top of the existing entries (seeded by direct insert), after ${warmUp.toLocaleString('en')} unrecorded ones (deleted) warmed the server up.`);
+  console.log('direct = one entry a transaction straight into the store, 16 in flight.');
+  console.log('loop delay = the largest event-loop delay the server saw during the load (perf_hooks.monitorEventLoopDelay); longest turn (Linux) =');
+  console.log("the longest gap between two calls of a 1 ms timer, split into the main thread's time on a core and its time waiting for one.\n");
+  const turnOf = (load: Load) => (load.turns === null ? '' : `${load.turns.longest.ms.toFixed(1)} ms (ran ${load.turns.longest.runningMs.toFixed(1)})`);
   console.log(
     table(
-      ['store', 'existing', 'API writes', 'direct', 'API÷direct', 'loop delay max'],
-      sizeRows.map((r) => [r.store, sizeName(r.existing), formatRate(r.api.count / r.api.seconds), formatRate(r.singlePerSecond), `${(r.api.count / r.api.seconds / r.singlePerSecond).toFixed(2)}×`, `${r.api.maxDelayMs.toFixed(1)} ms`]),
+      ['store', 'existing', 'API writes', 'direct', 'API÷direct', 'loop delay max', 'longest turn', 'server CPU a write'],
+      sizeRows.map((r) => [r.store, sizeName(r.existing), formatRate(r.api.count / r.api.seconds), formatRate(r.singlePerSecond), `${(r.api.count / r.api.seconds / r.singlePerSecond).toFixed(2)}×`, `${r.api.maxDelayMs.toFixed(1)} ms`, turnOf(r.api), `${r.api.serverCpuUs.toFixed(0)} µs`]),
     ),
   );
   console.log(`\nBulk: ${bulkEntries.toLocaleString('en')} entries by PUT of an array of ${ENTRIES_PER_TRUNK} (one trunk each), 2 in flight; direct = multi-row inserts of 10,000 a transaction.\n`);
   console.log(
     table(
-      ['store', 'entries', 'time', 'entries/s', 'direct entries/s', 'loop delay max'],
-      bulkRows.map((r) => [r.store, sizeName(r.bulk.count), `${r.bulk.seconds.toFixed(1)} s`, formatRate(r.bulk.count / r.bulk.seconds), formatRate(r.bulkRowsPerSecond), `${r.bulk.maxDelayMs.toFixed(1)} ms`]),
+      ['store', 'entries', 'time', 'entries/s', 'direct entries/s', 'loop delay max', 'longest turn'],
+      bulkRows.map((r) => [r.store, sizeName(r.bulk.count), `${r.bulk.seconds.toFixed(1)} s`, formatRate(r.bulk.count / r.bulk.seconds), formatRate(r.bulkRowsPerSecond), `${r.bulk.maxDelayMs.toFixed(1)} ms`, turnOf(r.bulk)]),
     ),
   );
 

@@ -6,7 +6,7 @@ import type { Actor } from './actor.ts';
 import { auditActor, authorize } from './actor.ts';
 import type { ServiceContext } from './context.ts';
 import { notFound } from './errors.ts';
-import { newUuid, now } from './identity.ts';
+import { newTimeOrderedUuid, now } from './identity.ts';
 
 /**
  * api.md §2's resources, whose data changes; and (issue 20) `api_key` (read, or rotated: update),
@@ -26,7 +26,7 @@ export interface AuditEntry {
 /** The stored row of an audit entry (for writing many at once). */
 export function auditEntry(actor: Actor, entry: AuditEntry): Omit<AuditRow, 'seq'> {
   return {
-    id: newUuid(),
+    id: newTimeOrderedUuid(),
     timestamp: now(),
     accountId: entry.accountId,
     actor: auditActor(actor),

@@ -22,8 +22,13 @@ export interface ServiceContext {
 
 export async function commit<T>(ctx: ServiceContext, fn: (tx: Repository) => Promise<T>): Promise<T> {
   const result = await ctx.store.transaction(fn);
+  await caughtUp(ctx);
+  return result;
+}
+
+/** The decision index catches up with what was just committed (by `commit`, or a transaction aside). */
+export async function caughtUp(ctx: ServiceContext): Promise<void> {
   // The change is committed whatever happens next; a failed catch-up only leaves the index
   // marked stale until the next poll or notification replays the feed.
   await ctx.decisions.catchUp().catch(() => ctx.decisions.markStale());
-  return result;
 }

@@ -11,13 +11,15 @@ import type { AccountDecision, IndexAccount, IndexSnapshot, IndexTrunkEntry, Rea
 import { DecisionIndex } from '../core/index.ts';
 import type { AccountRow, ChangeRow, DeviceRow, IpAclRow, Store } from '../store/port.ts';
 import type { DecisionReader } from './decision-types.ts';
-import { Pacer } from './pacing.ts';
+import { pace } from '../store/turns.ts';
 import type { SubjectBlock } from './trunk-blocks.ts';
 import { blockOfSubject, blockSubject } from './trunk-blocks.ts';
 import { TrunkBuilder } from './trunk-builder.ts';
 
 /** Changes read from the feed at a time: a bulk load's thousands are applied a page at a time. */
-const CHANGES_PAGE = 1000;
+const CHANGES_PAGE = 256;
+/** Block starts read back in one query (about a millisecond's worth). */
+const STARTS_A_READ = 128;
 
 /** A stored user-agent pattern that does not compile: its list denies every request. */
 export interface InvalidUserAgent {
@@ -178,7 +180,6 @@ export class Decisions implements DecisionReader {
   private async applyPage(changes: ChangeRow[]): Promise<void> {
     const repo = this.store.read;
     const started = performance.now();
-    const pacer = new Pacer();
     const accounts = new Set<string>();
     const blocks = new Map<string, SubjectBlock>();
     let allTrunks = false;
@@ -201,10 +202,10 @@ export class Decisions implements DecisionReader {
         this.paths.delete(id);
         this.lists.delete(id);
       }
-      await pacer.pause();
+      await pace();
     }
     if (allTrunks) this.index.replaceTrunks(await this.builder.build(trunkEntries(await repo.listActiveIpAcls())));
-    else await this.applyBlocks(blocks, pacer);
+    else await this.applyBlocks(blocks);
     if (allTrunks || blocks.size > 0) this.onTrunksChanged?.();
     for (const follower of this.followers) await follower.apply(changes);
     this.lastChangeId = changes[changes.length - 1]!.id;
@@ -213,21 +214,24 @@ export class Decisions implements DecisionReader {
   }
 
   /** Sets each changed block to its active entry with the smallest id (a full build's choice), or none. */
-  private async applyBlocks(blocks: Map<string, SubjectBlock>, pacer: Pacer): Promise<void> {
+  private async applyBlocks(blocks: Map<string, SubjectBlock>): Promise<void> {
     for (const family of [4, 6] as const) {
       const changed = [...blocks].filter(([, block]) => block.family === family);
-      if (changed.length === 0) continue;
-      const rows = await this.store.read.listActiveIpAclsStartingAt(family, [...new Set(changed.map(([, block]) => block.start))]);
+      const starts = [...new Set(changed.map(([, block]) => block.start))];
       const winners = new Map<string, IpAclRow>();
-      for (const row of rows) {
-        const subject = blockSubject(row);
-        const winner = winners.get(subject);
-        if (winner === undefined || row.id < winner.id) winners.set(subject, row);
+      // A bulk load's thousand blocks are read back a slice at a time, the loop given back between.
+      for (let i = 0; i < starts.length; i += STARTS_A_READ) {
+        for (const row of await this.store.read.listActiveIpAclsStartingAt(family, starts.slice(i, i + STARTS_A_READ))) {
+          const subject = blockSubject(row);
+          const winner = winners.get(subject);
+          if (winner === undefined || row.id < winner.id) winners.set(subject, row);
+        }
+        await pace();
       }
       for (const [subject, block] of changed) {
         const winner = winners.get(subject);
         this.index.trunkTable.setBlock(block, winner ? trunkEntry(winner) : null);
-        await pacer.pause();
+        await pace();
       }
     }
   }
@@ -247,6 +251,8 @@ export class Decisions implements DecisionReader {
       .catch(() => undefined)
       .finally(() => {
         this.folding = false;
+        // Changes applied meanwhile may have grown the overlay past the mark again.
+        this.foldOverlayIfLarge();
       });
   }
 

@@ -5,7 +5,7 @@
 import { Worker } from 'node:worker_threads';
 import type { IndexTrunkEntry, TrunkBuildInput, TrunkBuildOutput } from '../core/trunk-table.ts';
 import { buildTrunkBase, TrunkRebuild, TrunkTable } from '../core/trunk-table.ts';
-import { Pacer } from './pacing.ts';
+import { pace } from '../store/turns.ts';
 
 /** Below this many blocks a build takes about a millisecond: done in place. */
 const IN_PLACE_MAX = 2048;
@@ -27,8 +27,7 @@ export class TrunkBuilder {
 
   /** Collects `rebuild`'s blocks in slices, then compiles them. */
   async complete(rebuild: TrunkRebuild): Promise<TrunkBuildOutput> {
-    const pacer = new Pacer();
-    while (!rebuild.fill(FILL_SLICE)) await pacer.pause();
+    while (!rebuild.fill(FILL_SLICE)) await pace();
     return this.compile(rebuild.input);
   }
 

@@ -9,23 +9,21 @@ import type { Actor } from './actor.ts';
 import { requireSuperduper } from './actor.ts';
 import type { TrunkMatch } from './decision-types.ts';
 import { assertRevision, findAccount } from './accounts.ts';
-import { auditEntry, recordAudit } from './audit.ts';
+import { recordAudit } from './audit.ts';
 import type { ServiceContext } from './context.ts';
-import { commit } from './context.ts';
-import { conflict, FieldErrorList, invalid, notFound } from './errors.ts';
+import { caughtUp, commit } from './context.ts';
+import { FieldErrorList, invalid, notFound } from './errors.ts';
 import { newUuid, nextRevision, now, secondsTimestamp } from './identity.ts';
-import { Pacer } from './pacing.ts';
+import { pace } from '../store/turns.ts';
 import { check, IpAclSchema, TrunkSchema, validate } from './schemas.ts';
-import { blockSubject, recordBlockChanges } from './trunk-blocks.ts';
+import { recordBlockChanges } from './trunk-blocks.ts';
+import { assertNoCapture, assertRoom, ipAclBatch, presentIpAcl, revivedFailure, STORE_IP_ACL_BATCH, storeIpAclBatch, trunkOf } from './trunk-rules.ts';
 
 export function presentTrunk(t: TrunkRow): Json {
   return { id: t.id, name: t.name, enabled: t.enabled, created: t.created, modified: t.modified };
 }
 
-/** Exactly the seed's object. */
-export function presentIpAcl(r: IpAclRow): Json {
-  return { id: r.id, trunk_id: r.trunkId, ip_address: r.ipAddress, description: r.description, enabled: r.enabled, created_at: r.createdAt, updated_at: r.updatedAt };
-}
+export { presentIpAcl } from './trunk-rules.ts';
 
 /** Ranges refused even when private trunk IPs are allowed (api.md §5). */
 const ALWAYS_REFUSED = new Set(['unspecified', 'multicast', 'reserved', 'broadcast']);
@@ -57,36 +55,6 @@ function parseTrunkAddress(ctx: ServiceContext, actor: Actor, text: string, erro
     return null;
   }
   return { cidr, text: isHostCidr(cidr) ? formatCidr(cidr).split('/')[0]! : formatCidr(cidr) };
-}
-
-/**
- * The first of `rows` (active entries of one account, about to be written) that would capture
- * another account's traffic, or repeat this account's block of another trunk; null when none.
- * One query for the lot (a bulk load of a trunk costs a few queries, not one per entry).
- */
-async function findCapture(tx: Repository, rows: readonly IpAclRow[]): Promise<{ index: number; message: string } | null> {
-  const ids = new Set(rows.map((r) => r.id));
-  const blocks = new Map(rows.map((r, i) => [blockSubject(r), i]));
-  for (const family of [4, 6] as const) {
-    const ranges = rows.filter((r) => r.family === family).map((r) => ({ lo: r.rangeLo, hi: r.rangeHi }));
-    if (ranges.length === 0) continue;
-    for (const other of await tx.findActiveOverlapsAny(family, ranges)) {
-      if (ids.has(other.id)) continue;
-      if (other.accountId !== rows[0]!.accountId) {
-        const index = rows.findIndex((r) => r.family === family && r.rangeLo <= other.rangeHi && r.rangeHi >= other.rangeLo);
-        return { index, message: `${rows[index]!.ipAddress} overlaps an address authenticating another account` };
-      }
-      const index = blocks.get(blockSubject(other));
-      if (index !== undefined && other.trunkId !== rows[index]!.trunkId) return { index, message: `${rows[index]!.ipAddress} already authenticates trunk ${other.trunkId}` };
-    }
-  }
-  return null;
-}
-
-/** Refuses an active block that overlaps another account's active block, or this account's same block on another trunk. */
-async function assertNoCapture(tx: Repository, entries: readonly IpAclRow[]): Promise<void> {
-  const capture = await findCapture(tx, entries);
-  if (capture) throw conflict('conflicting documents', capture.message);
 }
 
 async function findTrunk(ctx: ServiceContext, actor: Actor, accountId: string, trunkId: string, access: 'read' | 'write'): Promise<TrunkRow> {
@@ -171,14 +139,6 @@ function newIpAclRow(trunkId: string, accountId: string, { valid, address }: Val
   );
 }
 
-/** api.md §5: a trunk holds at most the limit's entries. */
-async function assertRoom(ctx: ServiceContext, tx: Repository, trunkId: string, adding: number): Promise<void> {
-  const limit = ctx.limits.maxIpAclsPerTrunk;
-  if ((await tx.countIpAcls(trunkId)) + adding > limit) {
-    throw invalid({ ip_acls: { maxItems: { message: `a trunk holds at most ${limit} IP ACL entries`, value: limit } } });
-  }
-}
-
 function withAddress(row: IpAclRow, address: { cidr: Cidr; text: string }): IpAclRow {
   const { cidr } = address;
   return {
@@ -192,9 +152,12 @@ function withAddress(row: IpAclRow, address: { cidr: Cidr; text: string }): IpAc
 }
 
 export async function createIpAcl(ctx: ServiceContext, actor: Actor, accountId: string, trunkId: string, body: Json): Promise<IpAclRow> {
-  await findTrunk(ctx, actor, accountId, trunkId, 'write');
-  const parsed = parseIpAcl(ctx, actor, body);
-  return commit(ctx, (tx) => insertIpAcl(tx, ctx, actor, accountId, trunkId, parsed));
+  await findAccount(ctx, actor, accountId, 'write');
+  // The trunk is read once, in the transaction; a missing trunk answers 404 before a bad body 400.
+  return commit(ctx, async (tx) => {
+    const trunk = await trunkOf(tx, accountId, trunkId);
+    return writeIpAcl(tx, ctx, actor, trunk, parseIpAcl(ctx, actor, body));
+  });
 }
 
 /**
@@ -202,9 +165,12 @@ export async function createIpAcl(ctx: ServiceContext, actor: Actor, accountId: 
  * are checked against what the transaction sees (its own earlier inserts included).
  */
 export async function insertIpAcl(tx: Repository, ctx: ServiceContext, actor: Actor, accountId: string, trunkId: string, parsed: ValidIpAcl): Promise<IpAclRow> {
-  const trunk = await tx.getTrunk(trunkId);
-  if (!trunk || trunk.accountId !== accountId) throw notFound(trunkId);
-  await assertRoom(ctx, tx, trunkId, 1);
+  return writeIpAcl(tx, ctx, actor, await trunkOf(tx, accountId, trunkId), parsed);
+}
+
+async function writeIpAcl(tx: Repository, ctx: ServiceContext, actor: Actor, trunk: TrunkRow, parsed: ValidIpAcl): Promise<IpAclRow> {
+  const { id: trunkId, accountId } = trunk;
+  await assertRoom(tx, trunkId, 1, ctx.limits.maxIpAclsPerTrunk);
   const at = secondsTimestamp();
   const row = newIpAclRow(trunkId, accountId, parsed, at);
   if (row.enabled && trunk.enabled) await assertNoCapture(tx, [row]);
@@ -212,16 +178,6 @@ export async function insertIpAcl(tx: Repository, ctx: ServiceContext, actor: Ac
   await recordBlockChanges(tx, accountId, [row], at);
   await recordAudit(tx, actor, { accountId, action: 'create', resource: 'ip_acls', resourceId: row.id, after: presentIpAcl(row) });
   return row;
-}
-
-/** Entries written between two chances for the event loop (SQLite writes block it). */
-const WRITE_SLICE = 200;
-
-/** Thrown to roll a dry run back once everything has been checked. */
-class DryRun extends Error {
-  constructor(readonly rows: IpAclRow[]) {
-    super('dry run');
-  }
 }
 
 /**
@@ -234,45 +190,33 @@ export async function createIpAcls(ctx: ServiceContext, actor: Actor, accountId:
   await findTrunk(ctx, actor, accountId, trunkId, 'write');
   const limit = ctx.limits.maxIpAclsPerTrunk;
   if (items.length > limit) throw invalid({ data: { maxItems: { message: `a trunk holds at most ${limit} IP ACL entries`, value: limit } } });
-  const pacer = new Pacer();
   const errors = new FieldErrorList();
-  const parsed: ValidIpAcl[] = [];
+  const at = secondsTimestamp();
+  const rows: IpAclRow[] = [];
   for (const [i, item] of items.entries()) {
     const itemErrors = new FieldErrorList();
     const entry = checkIpAcl(ctx, actor, item, itemErrors);
-    if (entry) parsed.push(entry);
+    if (entry) rows.push(newIpAclRow(trunkId, accountId, entry, at));
     for (const [field, rules] of Object.entries(itemErrors.fields)) for (const [rule, e] of Object.entries(rules)) errors.add(`${i}.${field}`, rule, e.message, e.value);
-    await pacer.pause();
+    await pace();
   }
   errors.throwIfAny();
-  const write = async (tx: Repository) => {
-    const trunk = await tx.getTrunk(trunkId);
-    if (!trunk || trunk.accountId !== accountId) throw notFound(trunkId);
-    await assertRoom(ctx, tx, trunkId, parsed.length);
-    const at = secondsTimestamp();
-    const rows = parsed.map((p) => newIpAclRow(trunkId, accountId, p, at));
-    // The batch is one account's, on one trunk: its entries cannot capture one another.
-    const active = trunk.enabled ? rows.filter((row) => row.enabled) : [];
-    const capture = await findCapture(tx, active);
-    if (capture) throw conflict('conflicting documents', `${rows.indexOf(active[capture.index]!)}.ip_address: ${capture.message}`);
-    for (let i = 0; i < rows.length; i += WRITE_SLICE) {
-      await pacer.pause();
-      const slice = rows.slice(i, i + WRITE_SLICE);
-      await tx.insertIpAcls(slice);
-      await recordBlockChanges(tx, accountId, slice, at);
-      await tx.insertAudits(slice.map((row) => auditEntry(actor, { accountId, action: 'create', resource: 'ip_acls', resourceId: row.id, after: presentIpAcl(row) })));
-    }
-    if (options.dryRun) throw new DryRun(rows);
-    return rows;
-  };
-  if (!options.dryRun) return commit(ctx, write);
+  const batch = ipAclBatch(rows, { accountId, trunkId, limit, at, actor });
+  const rollback = options.dryRun === true;
+  const { store } = ctx;
   try {
-    return await ctx.store.transaction(write);
+    if (store.transactionAside) await store.transactionAside(STORE_IP_ACL_BATCH, batch, { rollback });
+    else if (rollback) await store.transaction((tx) => storeIpAclBatch(tx, batch).then(() => Promise.reject(new DryRun())));
+    else await store.transaction((tx) => storeIpAclBatch(tx, batch));
   } catch (error) {
-    if (error instanceof DryRun) return error.rows;
-    throw error;
+    if (!(error instanceof DryRun)) throw revivedFailure(error);
   }
+  if (!rollback) await caughtUp(ctx);
+  return rows;
 }
+
+/** Thrown to roll a dry run back once everything has been checked. */
+class DryRun extends Error {}
 
 export async function listIpAcls(ctx: ServiceContext, actor: Actor, accountId: string, trunkId?: string): Promise<IpAclRow[]> {
   if (trunkId !== undefined) await findTrunk(ctx, actor, accountId, trunkId, 'read');

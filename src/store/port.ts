@@ -258,6 +258,15 @@ export interface Store {
    * Transactions that write are serialised, so check-then-write inside one is race-free.
    */
   transaction<T>(fn: (tx: Repository) => Promise<T>): Promise<T>;
+  /**
+   * Optional (SQLite): runs `task` — the function `name` exported by the module at URL `module`,
+   * called as (tx, input) — in one transaction on a connection of its own in a worker thread, so
+   * that its statements and its COMMIT never hold the event loop (a bulk load's). Queued with
+   * every other transaction. `input` and the result cross threads as structured clones; an error
+   * thrown comes back as an Error with the thrown one's name, message and own fields. With
+   * `rollback`, the transaction is rolled back once the task has returned.
+   */
+  transactionAside?<I, O>(task: { readonly module: string; readonly name: string }, input: I, options?: { rollback?: boolean }): Promise<O>;
   /** Resolves when the database answers; rejects when it cannot be reached. */
   ping(): Promise<void>;
   /**

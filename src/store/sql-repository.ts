@@ -173,6 +173,19 @@ const TRUNK_ENABLED = '(SELECT t.enabled FROM trunks t WHERE t.id = a.trunk_id) 
 /** Parameters of one multi-row INSERT (SQLite allows 32,766, PostgreSQL 65,535). */
 const ROW_PARAMETERS = 900;
 
+/** Multi-row INSERT texts by head, width and row count: made once, not on every bulk's every chunk. */
+const insertTexts = new Map<string, string>();
+function insertText(insert: string, width: number, count: number): string {
+  const key = `${count}:${insert}`;
+  let text = insertTexts.get(key);
+  if (text === undefined) {
+    const tuple = `(${Array.from({ length: width }, () => '?').join(', ')})`;
+    text = `${insert} ${Array.from({ length: count }, () => tuple).join(', ')}`;
+    insertTexts.set(key, text);
+  }
+  return text;
+}
+
 /** The first index of sorted `values` not below `key`. */
 function lowerBound(values: readonly string[], key: string): number {
   let lo = 0;
@@ -185,16 +198,72 @@ function lowerBound(values: readonly string[], key: string): number {
   return lo;
 }
 
-/** The network address (fixed-width hex) of every block of `family` holding the address `lo`, one per prefix length. */
+/** The first index of sorted `values` above `key`. */
+function upperBound(values: readonly string[], key: string): number {
+  let lo = 0;
+  let hi = values.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (values[mid]! <= key) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** The network address (fixed-width hex) of every block of `family` holding the address `lo`, once each. */
 function enclosingStarts(family: 4 | 6, lo: string): string[] {
-  const bits = family === 4 ? 32 : 128;
-  const address = BigInt(`0x${lo}`);
   const starts: string[] = [];
-  for (let prefix = 0; prefix <= bits; prefix++) {
-    const host = (1n << BigInt(bits - prefix)) - 1n;
-    starts.push((address & ~host).toString(16).padStart(bits / 4, '0'));
+  if (family === 4) {
+    const address = Number.parseInt(lo, 16);
+    for (let prefix = 0; prefix <= 32; prefix++) {
+      const start = prefix === 0 ? 0 : (address & (0xffffffff << (32 - prefix))) >>> 0;
+      const text = start.toString(16).padStart(8, '0');
+      if (text !== starts[starts.length - 1]) starts.push(text);
+    }
+    return starts;
+  }
+  const address = BigInt(`0x${lo}`);
+  for (let prefix = 0; prefix <= 128; prefix++) {
+    const host = (1n << BigInt(128 - prefix)) - 1n;
+    const text = (address & ~host).toString(16).padStart(32, '0');
+    if (text !== starts[starts.length - 1]) starts.push(text);
   }
   return starts;
+}
+
+/** Ranges closer than this many addresses are probed as one span (its gaps' blocks cost a row each, a second span ~33 seeks). */
+const SPAN_GAP = 64n;
+
+/** `sorted` (by lo) merged into spans: ranges that overlap, touch or lie within SPAN_GAP of one another. */
+function spansOf(family: 4 | 6, sorted: readonly { lo: string; hi: string }[]): { lo: string; hi: string }[] {
+  const width = family === 4 ? 8 : 32;
+  const spans: { lo: string; hi: string }[] = [];
+  let lo = sorted[0]!.lo;
+  let hi = BigInt(`0x${sorted[0]!.hi}`);
+  for (const range of sorted.slice(1)) {
+    const next = BigInt(`0x${range.hi}`);
+    if (BigInt(`0x${range.lo}`) <= hi + SPAN_GAP) {
+      if (next > hi) hi = next;
+      continue;
+    }
+    spans.push({ lo, hi: hi.toString(16).padStart(width, '0') });
+    lo = range.lo;
+    hi = next;
+  }
+  spans.push({ lo, hi: hi.toString(16).padStart(width, '0') });
+  return spans;
+}
+
+/** A test of whether a block overlaps any of `sorted` (by lo): the furthest hi reached by each prefix of them. */
+function reachOf(sorted: readonly { lo: string; hi: string }[]): (block: { rangeLo: string; rangeHi: string }) => boolean {
+  const los = sorted.map((r) => r.lo);
+  const reach: string[] = [];
+  for (const [i, r] of sorted.entries()) reach.push(i > 0 && reach[i - 1]! > r.hi ? reach[i - 1]! : r.hi);
+  return (block) => {
+    // The last range starting at or before the block's end, and the furthest any of those reach.
+    const last = upperBound(los, block.rangeHi) - 1;
+    return last >= 0 && reach[last]! >= block.rangeLo;
+  };
 }
 
 export class SqlRepository implements Repository {
@@ -218,11 +287,13 @@ export class SqlRepository implements Repository {
   /** `insert` (ending in VALUES) for every row, a few hundred parameters a statement. */
   private async insertMany(insert: string, rows: readonly Param[][]): Promise<void> {
     if (rows.length === 0) return;
-    const per = Math.max(1, Math.floor(ROW_PARAMETERS / rows[0]!.length));
+    const width = rows[0]!.length;
+    const per = Math.max(1, Math.floor(ROW_PARAMETERS / width));
     for (let i = 0; i < rows.length; i += per) {
-      const chunk = rows.slice(i, i + per);
-      const tuple = `(${chunk[0]!.map(() => '?').join(', ')})`;
-      await this.db.run(`${insert} ${chunk.map(() => tuple).join(', ')}`, chunk.flat());
+      const end = Math.min(rows.length, i + per);
+      const params: Param[] = [];
+      for (let r = i; r < end; r++) for (const value of rows[r]!) params.push(value);
+      await this.db.run(insertText(insert, width, end - i), params);
     }
   }
 
@@ -464,27 +535,45 @@ export class SqlRepository implements Repository {
   findActiveOverlaps(family: 4 | 6, lo: string, hi: string): Promise<ActiveIpAcl[]> {
     return this.findActiveOverlapsAny(family, [{ lo, hi }]);
   }
-  // A stored block overlaps [lo, hi] when it holds lo, or starts inside (lo, hi]. The blocks
-  // that could hold lo start at lo's network address for some prefix length: indexed probes
-  // (33 for IPv4, 129 for IPv6, shared between nearby ranges), not a scan of every block
-  // starting below hi. A host range has no inside.
+  // A stored block overlaps a span [lo, hi] when it holds lo, or starts inside (lo, hi]. The
+  // blocks that could hold lo start at lo's network address for some prefix length: indexed
+  // probes (33 for IPv4, 129 for IPv6), not a scan of every block starting below hi; and those
+  // starting inside are one index range. Ranges lying close together are probed as one span, so
+  // a bulk load of neighbouring addresses costs a few queries, not a few per entry; a block found
+  // in a span's gaps is dropped unless it overlaps one of the ranges themselves.
   async findActiveOverlapsAny(family: 4 | 6, ranges: readonly { lo: string; hi: string }[]): Promise<ActiveIpAcl[]> {
-    const los = ranges.map((r) => r.lo).sort();
-    const holdsSomeLo = (row: ActiveIpAcl) => {
-      const first = lowerBound(los, row.rangeLo);
-      return first < los.length && los[first]! <= row.rangeHi;
-    };
+    if (ranges.length === 0) return [];
+    const sorted = [...ranges].sort((a, b) => (a.lo < b.lo ? -1 : a.lo > b.lo ? 1 : 0));
+    const spans = spansOf(family, sorted);
     const found = new Map<string, ActiveIpAcl>();
-    const starts = [...new Set(ranges.flatMap((r) => enclosingStarts(family, r.lo)))];
-    for (const row of await this.activeStartingAt(family, starts)) if (holdsSomeLo(row)) found.set(row.id, row);
-    for (const { lo, hi } of ranges) {
+    const perQuery = Math.max(1, Math.floor(STARTS_PER_QUERY / (family === 4 ? 33 : 129)));
+    for (let i = 0; i < spans.length; i += perQuery) {
+      const group = spans.slice(i, i + perQuery);
+      const los = group.map((span) => span.lo);
+      const starts = this.listOf([...new Set(los.flatMap((lo) => enclosingStarts(family, lo)))]);
+      const holders = await this.db.all(
+        `SELECT a.*, 1 AS trunk_enabled FROM ip_acls a
+         WHERE a.family = ? AND a.range_lo ${starts.sql} AND a.range_hi >= ? AND a.enabled = 1 AND ${TRUNK_ENABLED}`,
+        [family, ...starts.params, los[0]!],
+      );
+      for (const raw of holders) {
+        const row = toActiveIpAcl(raw);
+        const first = lowerBound(los, row.rangeLo);
+        if (first < los.length && los[first]! <= row.rangeHi) found.set(row.id, row);
+      }
+    }
+    const overlapsSome = reachOf(sorted);
+    for (const { lo, hi } of spans) {
       if (lo === hi) continue;
       const inside = await this.db.all(
         `SELECT a.*, 1 AS trunk_enabled FROM ip_acls a
          WHERE a.family = ? AND a.range_lo > ? AND a.range_lo <= ? AND a.enabled = 1 AND ${TRUNK_ENABLED}`,
         [family, lo, hi],
       );
-      for (const row of inside) found.set(str(row.id), toActiveIpAcl(row));
+      for (const raw of inside) {
+        const row = toActiveIpAcl(raw);
+        if (overlapsSome(row)) found.set(row.id, row);
+      }
     }
     return [...found.values()];
   }

@@ -1,14 +1,18 @@
 // The embedded store: better-sqlite3 in WAL mode. better-sqlite3 is synchronous, so a
 // transaction holds the single writer connection while its async function runs; transactions
 // queue behind one another (committed in groups, below), and plain reads go to a second
-// connection that only ever sees committed data.
+// connection that only ever sees committed data. Two worker threads keep long work off the event
+// loop: one checkpoints the WAL, one runs a long transaction aside (a bulk load's) on a
+// connection of its own, in its turn in the queue.
 
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { loadMigrations, statementsOf } from './migrations.ts';
 import type { Repository, Store } from './port.ts';
 import { UniqueViolationError } from './port.ts';
+import { pace } from './turns.ts';
 import type { SqlExecutor } from './sql-repository.ts';
 import { SqlRepository } from './sql-repository.ts';
 
@@ -16,6 +20,8 @@ type Param = string | number | null;
 
 /** Most transactions sharing one COMMIT. */
 const MAX_GROUP = 64;
+/** Least time between two checkpoints. */
+const CHECKPOINT_MS = 200;
 
 function translateError(error: unknown): unknown {
   const code = (error as { code?: string }).code;
@@ -23,7 +29,7 @@ function translateError(error: unknown): unknown {
   return error;
 }
 
-function executorOf(db: Database.Database): SqlExecutor {
+export function executorOf(db: Database.Database): SqlExecutor {
   const cache = new Map<string, Database.Statement>();
   const prepare = (sql: string) => {
     let statement = cache.get(sql);
@@ -54,10 +60,113 @@ function executorOf(db: Database.Database): SqlExecutor {
   };
 }
 
-function open(file: string): Database.Database {
+/**
+ * Copies the WAL back into the database file (and fsyncs it) from a worker thread, so no request
+ * waits behind a checkpoint: the writer connection never checkpoints by itself. A commit asks for
+ * one CHECKPOINT_MS later, unless one is asked for already; the worker starts on the first ask.
+ */
+class Checkpointer {
+  private worker: Worker | null = null;
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly file: string) {}
+
+  committed(): void {
+    if (this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      (this.worker ??= this.start()).postMessage('checkpoint');
+    }, CHECKPOINT_MS);
+    this.timer.unref();
+  }
+
+  private start(): Worker {
+    const worker = new Worker(new URL('./sqlite-checkpoint-worker.js', import.meta.url), { workerData: { file: this.file } });
+    worker.unref();
+    // A failed checkpoint leaves the WAL longer, nothing lost: a later commit starts another worker.
+    worker.on('error', () => {
+      if (this.worker === worker) this.worker = null;
+    });
+    return worker;
+  }
+
+  /** Stops the worker, its connection closed (the writer's close, the last, then checkpoints and removes the WAL). */
+  async close(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    const worker = this.worker;
+    this.worker = null;
+    if (!worker) return;
+    const exited = new Promise((resolve) => worker.once('exit', resolve));
+    // Awaited, its exit keeps the process alive; idle, it did not.
+    worker.ref();
+    worker.postMessage('close');
+    await exited;
+  }
+}
+
+/** One task at a time (the store's queue sees to it) in the aside worker, started on first need. */
+class AsideRunner {
+  private worker: Promise<Worker> | null = null;
+
+  constructor(private readonly file: string) {}
+
+  async run<O>(task: { readonly module: string; readonly name: string }, input: unknown, rollback: boolean): Promise<O> {
+    const worker = await (this.worker ??= this.start());
+    return new Promise<O>((resolve, reject) => {
+      const onError = (error: Error) => {
+        worker.off('message', onMessage);
+        this.worker = null;
+        reject(error);
+      };
+      const onMessage = (reply: { output?: O; error?: { name: string; message: string } }) => {
+        worker.off('error', onError);
+        worker.unref();
+        if (reply.error) reject(Object.assign(new Error(reply.error.message), reply.error));
+        else resolve(reply.output!);
+      };
+      worker.once('message', onMessage);
+      worker.once('error', onError);
+      // A task awaited keeps the process alive (a CLI import); an idle worker does not.
+      worker.ref();
+      worker.postMessage({ module: task.module, name: task.name, input, rollback });
+    });
+  }
+
+  private start(): Promise<Worker> {
+    const worker = new Worker(new URL('./sqlite-aside-worker.js', import.meta.url), { workerData: { file: this.file } });
+    return new Promise((resolve, reject) => {
+      worker.once('message', () => {
+        worker.off('error', reject);
+        worker.unref();
+        resolve(worker);
+      });
+      worker.once('error', (error) => {
+        this.worker = null;
+        reject(error);
+      });
+    });
+  }
+
+  async close(): Promise<void> {
+    const started = this.worker;
+    this.worker = null;
+    const worker = await started?.catch(() => null);
+    if (!worker) return;
+    const exited = new Promise((resolve) => worker.once('exit', resolve));
+    worker.ref();
+    worker.postMessage({ close: true });
+    await exited;
+  }
+}
+
+/** A connection as every one of the store's is set up (the aside worker opens its own with it). */
+export function openConnection(file: string): Database.Database {
   const db = new Database(file);
   db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = FULL');
+  // WAL with NORMAL fsyncs at checkpoints, not at each COMMIT: a committed write survives the
+  // process crashing; a power loss may take back the last moments' writes (docs/performance.md).
+  db.pragma('synchronous = NORMAL');
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');
   return db;
@@ -77,22 +186,33 @@ function migrate(db: Database.Database): void {
 
 export function openSqliteStore(file: string): Store {
   if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
-  const writer = open(file);
+  const writer = openConnection(file);
+  writer.pragma('wal_autocheckpoint = 0');
   migrate(writer);
   // An in-memory database is private to its connection: there, reads share the writer.
-  const reader = file === ':memory:' ? writer : open(file);
+  const reader = file === ':memory:' ? writer : openConnection(file);
   const writeRepo = new SqlRepository(executorOf(writer));
   const read: Repository = new SqlRepository(executorOf(reader));
   let queue: Promise<unknown> = Promise.resolve();
   // Group commit: transactions run one after another, each in a savepoint of one outer
-  // transaction that stays open while more are queued (up to MAX_GROUP), so one COMMIT (one
-  // fsync, the cost of a write here) serves them all. Each caller hears back only once its group
-  // is committed; a transaction that fails rolls back its own savepoint alone.
-  let waiting = 0;
+  // transaction that stays open until the event loop has had a turn (every request that arrived
+  // meanwhile has then written) or MAX_GROUP have joined, so one COMMIT (the WAL's pages written
+  // once, not once per write) serves them all. Each caller hears back only once its group is
+  // committed; a transaction that fails rolls back its own savepoint alone.
+  let running = false;
+  let turnPassed = false;
+  let turn: NodeJS.Immediate | null = null;
   let group: { resolve: () => void; reject: (error: unknown) => void }[] = [];
-  const commitGroup = () => {
+  const checkpoints = file === ':memory:' ? null : new Checkpointer(file);
+  const aside = file === ':memory:' ? null : new AsideRunner(file);
+  const endGroup = () => {
+    turnPassed = false;
     const members = group;
     group = [];
+    if (members.length === 0) {
+      if (writer.inTransaction) writer.exec('ROLLBACK');
+      return;
+    }
     try {
       writer.exec('COMMIT');
     } catch (error) {
@@ -100,23 +220,39 @@ export function openSqliteStore(file: string): Store {
       for (const member of members) member.reject(error);
       return;
     }
+    checkpoints?.committed();
     for (const member of members) member.resolve();
   };
+  const onTurn = () => {
+    turn = null;
+    if (running) turnPassed = true;
+    else endGroup();
+  };
   const settle = () => {
-    if (waiting > 0 && group.length < MAX_GROUP) return;
-    if (group.length > 0) commitGroup();
-    else if (writer.inTransaction) writer.exec('ROLLBACK');
+    if (group.length >= MAX_GROUP || turnPassed) endGroup();
+    else turn ??= setImmediate(onTurn);
+  };
+  const drain = async () => {
+    await queue;
+    if (turn) clearImmediate(turn);
+    turn = null;
+    endGroup();
   };
 
   return {
     kind: 'sqlite',
     read,
     transaction<T>(fn: (tx: Repository) => Promise<T>): Promise<T> {
-      waiting++;
       const run = async (): Promise<{ result: T; committed: Promise<void> }> => {
-        waiting--;
+        // better-sqlite3 holds the event loop for every statement: transactions that arrive
+        // together (sixteen requests answered by one commit come back together) would run back
+        // to back for tens of milliseconds; paced, the loop goes round between them.
+        await pace();
         if (!writer.inTransaction) writer.exec('BEGIN IMMEDIATE');
         writer.exec('SAVEPOINT tx');
+        running = true;
+        // One that outlasts this turn is committed as soon as it ends, not joined by the next.
+        turn ??= setImmediate(onTurn);
         let result: T;
         try {
           result = await fn(writeRepo);
@@ -124,9 +260,11 @@ export function openSqliteStore(file: string): Store {
         } catch (error) {
           writer.exec('ROLLBACK TO tx');
           writer.exec('RELEASE tx');
+          running = false;
           settle();
           throw error;
         }
+        running = false;
         const committed = new Promise<void>((resolve, reject) => group.push({ resolve, reject }));
         settle();
         return { result, committed };
@@ -138,10 +276,29 @@ export function openSqliteStore(file: string): Store {
         return result;
       });
     },
+    ...(aside === null
+      ? {}
+      : {
+          transactionAside<I, O>(task: { readonly module: string; readonly name: string }, input: I, options: { rollback?: boolean } = {}): Promise<O> {
+            const run = async (): Promise<O> => {
+              await pace();
+              // The worker's connection writes next: this one's open group is committed first.
+              if (turn) clearImmediate(turn);
+              turn = null;
+              endGroup();
+              const output = await aside.run<O>(task, input, options.rollback === true);
+              if (!options.rollback) checkpoints?.committed();
+              return output;
+            };
+            const ran = queue.then(run, run);
+            queue = ran.catch(() => undefined);
+            return ran;
+          },
+        }),
     async purge() {
       // VACUUM rewrites every page (free space and stale cells left by page splits included),
       // then the WAL's frames are copied over the old file and the WAL emptied.
-      await queue;
+      await drain();
       writer.exec('VACUUM');
       writer.pragma('wal_checkpoint(TRUNCATE)');
     },
@@ -149,7 +306,9 @@ export function openSqliteStore(file: string): Store {
       reader.prepare('SELECT 1').get();
     },
     async close() {
-      await queue;
+      await drain();
+      await aside?.close();
+      await checkpoints?.close();
       if (reader !== writer) reader.close();
       writer.close();
     },

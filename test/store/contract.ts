@@ -384,6 +384,31 @@ export function contractSuite(name: string, open: () => Promise<OpenedStore>, op
       assert.deepEqual((await store.read.listActiveIpAclsStartingAt(6, [v6wide.rangeLo])).map((e) => e.id), [v6wide.id]);
     });
 
+    storeTest('findActiveOverlapsAny: neighbouring ranges probed together find exactly what overlaps them, not what lies between', async (store) => {
+      const a = await seedAccount(store);
+      const t = trunkRow(a.id);
+      const hex = (n: number) => n.toString(16).padStart(8, '0');
+      // Stored: hosts between the queried ones (in the gaps), one host queried, a /28 holding a
+      // queried host, a /30 starting inside a queried /29, and a /24 reaching the last queried host.
+      const between = [IP(198, 51, 100, 3), IP(198, 51, 100, 20), IP(198, 51, 100, 62)].map((ip) => aclRow(t, ip, ip));
+      const same = aclRow(t, IP(198, 51, 100, 10), IP(198, 51, 100, 10));
+      const holder = aclRow(t, IP(198, 51, 100, 32), IP(198, 51, 100, 47), { prefix: 28 });
+      const inside = aclRow(t, IP(198, 51, 100, 52), IP(198, 51, 100, 55), { prefix: 30 });
+      const reaching = aclRow(t, IP(198, 51, 101, 0), IP(198, 51, 101, 255), { prefix: 24 });
+      const far = aclRow(t, IP(198, 51, 103, 0), IP(198, 51, 103, 0));
+      await store.transaction(async (tx) => {
+        await tx.insertTrunk(t);
+        for (const e of [...between, same, holder, inside, reaching, far]) await tx.insertIpAcl(e);
+      });
+      const host = (ip: number) => ({ lo: hex(ip), hi: hex(ip) });
+      const ranges = [host(IP(198, 51, 100, 10)), host(IP(198, 51, 100, 2 * 20 + 1)), { lo: hex(IP(198, 51, 100, 48)), hi: hex(IP(198, 51, 100, 55)) }, host(IP(198, 51, 100, 0)), host(IP(198, 51, 101, 200))];
+      const found = await store.read.findActiveOverlapsAny(4, ranges);
+      assert.deepEqual(found.map((e) => e.id).sort(), [same.id, holder.id, inside.id, reaching.id].sort());
+      // Nested ranges of one batch: the inner one does not hide a block the outer one overlaps.
+      const nested = await store.read.findActiveOverlapsAny(4, [{ lo: hex(IP(198, 51, 100, 0)), hi: hex(IP(198, 51, 100, 63)) }, host(IP(198, 51, 100, 1))]);
+      assert.deepEqual(nested.map((e) => e.id).sort(), [...between, same, holder, inside].map((e) => e.id).sort());
+    });
+
     storeTest('transaction: commits its result, sees its own writes, hides them from readers until commit', async (store) => {
       const row = accountRow();
       const result = await store.transaction(async (tx) => {
