@@ -17,7 +17,7 @@ import { blockOfSubject, blockSubject } from './trunk-blocks.ts';
 import { TrunkBuilder } from './trunk-builder.ts';
 
 /** Changes read from the feed at a time: a bulk load's thousands are applied a page at a time. */
-const CHANGES_PAGE = 256;
+export const CHANGES_PAGE = 256;
 /** Block starts read back in one query (about a millisecond's worth). */
 const STARTS_A_READ = 128;
 
