@@ -13,6 +13,7 @@ import type { SecureContextOptions } from 'node:tls';
 import type { Registry } from 'prom-client';
 import type { Actor } from '../services/actor.ts';
 import { Failure, invalid } from '../services/errors.ts';
+import { pace } from '../services/context.ts';
 import { registerConsole } from './console.ts';
 import { tokenOf } from './envelope.ts';
 import { errorBody, fail, methodNotAllowed, routeNotFound, sendError, specOf } from './errors.ts';
@@ -226,7 +227,9 @@ export async function buildApp(deps: ApiDeps, options: AppOptions): Promise<Fast
     reply.header('content-type', 'application/json');
     reply.header('x-request-id', request.id);
     reply.headers(cors(request.headers.origin));
-    done();
+    // Sixteen requests read in one poll would be parsed, checked and run back to back: each starts
+    // once the turn has time (issue 23), so timers and decisions (the fast path) go between them.
+    void pace().then(() => done());
   });
   app.options('*', { schema: { hide: true } }, (_request, reply) => {
     reply.code(204).header('access-control-allow-methods', allowMethods).header('access-control-allow-headers', allowHeaders).header('content-length', '0').send();

@@ -6,6 +6,9 @@ import type { Decisions } from './decisions.ts';
 import type { Limits } from './schemas.ts';
 import type { Secrets } from './secrets.ts';
 
+/** The loop's one budget a turn (store/turns.ts), for the API's requests to draw on too. */
+export { pace } from '../store/turns.ts';
+
 export interface ServiceContext {
   store: Store;
   decisions: Decisions;
