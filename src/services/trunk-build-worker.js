@@ -2,7 +2,10 @@
 // JavaScript because a worker's entry file is loaded before any loader hook: it registers tsx
 // itself, then runs the TypeScript build.
 import { parentPort } from 'node:worker_threads';
+import { runInBackground } from '../background-thread.js';
 import { register } from 'tsx/esm/api';
+
+runInBackground();
 
 register();
 const { buildTrunkBase } = await import('../core/trunk-table.ts');

@@ -3,7 +3,10 @@
 // COMMIT never hold the event loop. Plain JavaScript: a worker's entry file is loaded before any
 // loader hook, so it registers tsx itself, then loads the store and each task's module.
 import { parentPort, workerData } from 'node:worker_threads';
+import { runInBackground } from '../background-thread.js';
 import { register } from 'tsx/esm/api';
+
+runInBackground();
 
 register();
 const { openConnection, executorOf } = await import('./sqlite.ts');

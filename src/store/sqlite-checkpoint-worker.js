@@ -3,6 +3,9 @@
 // a worker's entry file is loaded before any TypeScript loader hook.
 import Database from 'better-sqlite3';
 import { parentPort, workerData } from 'node:worker_threads';
+import { runInBackground } from '../background-thread.js';
+
+runInBackground();
 
 const db = new Database(workerData.file);
 db.pragma('busy_timeout = 5000');
