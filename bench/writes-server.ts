@@ -1,10 +1,11 @@
 // The server of the Writes bench, in a child process of its own: `serve` as in production, and
 // monitors that the parent resets and reads over IPC around each load: the event loop's delay,
-// the process's CPU time (every thread's), and (Linux) what the loop's longest turns were made
-// of: time the main thread ran, against time it waited for a core (the machine's other work).
+// the longest garbage collection pause, the process's CPU time (every thread's), and (Linux) what
+// the loop's longest turns were made of: time the main thread ran, against time it waited for a
+// core (the machine's other work).
 
 import { readFileSync } from 'node:fs';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { loadConfig } from '../src/config.ts';
 import { serve } from '../src/main.ts';
 
@@ -12,6 +13,10 @@ const server = await serve(loadConfig(JSON.parse(process.argv[2]!) as Record<str
 const delay = monitorEventLoopDelay({ resolution: 1 });
 delay.enable();
 let cpu = process.cpuUsage();
+let gcMaxMs = 0;
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) gcMaxMs = Math.max(gcMaxMs, entry.duration);
+}).observe({ entryTypes: ['gc'] });
 
 /** The main thread's time on a core and waiting for one, ms (/proc/…/schedstat); null elsewhere. */
 function schedstat(): [number, number] | null {
@@ -46,12 +51,13 @@ process.on('message', (message) => {
   if (message === 'reset') {
     delay.reset();
     cpu = process.cpuUsage();
+    gcMaxMs = 0;
     turns.longest = { ms: 0, runningMs: 0, waitingMs: 0 };
     turns.mostRunningMs = 0;
     process.send!({ reset: true });
   } else if (message === 'report') {
     const { user, system } = process.cpuUsage(cpu);
-    process.send!({ maxMs: delay.max / 1e6, p99Ms: delay.percentile(99) / 1e6, cpuUs: user + system, turns: last.sched ? turns : null });
+    process.send!({ maxMs: delay.max / 1e6, p99Ms: delay.percentile(99) / 1e6, cpuUs: user + system, turns: last.sched ? turns : null, gcMaxMs });
   } else if (message === 'stop') {
     void server.close().then(() => process.exit(0));
   }

@@ -4,7 +4,6 @@
 // delay the server saw during each load; and beside them the floor of the same store written
 // directly (no HTTP, no rules). Existing entries are seeded by the store's direct insert.
 
-import autocannon from 'autocannon';
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,6 +17,7 @@ import { credentialsOf } from '../src/services/passwords.ts';
 import type { IpAclRow, TrunkRow } from '../src/store/port.ts';
 import { formatRate, table, type Target } from './core/measure.ts';
 import { freePort } from './http.ts';
+import type { ClientJob, ClientReport } from './writes-client.ts';
 
 const PG_BASE = process.env.IPWARDEN_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const PG_SCHEMA = 'ipwarden_bench_writes';
@@ -35,6 +35,8 @@ interface Load {
   count: number;
   maxDelayMs: number;
   p99DelayMs: number;
+  /** The longest garbage collection pause (perf_hooks 'gc' entries). */
+  gcMaxMs: number;
   turns: Turns | null;
   /** CPU time (user + system, all threads) per request: the server's, and this process's (the load's client). */
   serverCpuUs: number;
@@ -44,7 +46,7 @@ interface Load {
 /** A load's loop delay, and (Linux) the longest turn's time on a core and waiting for one. */
 function delayOf(load: Load): string {
   const turns = load.turns === null ? '' : `; longest turn ${load.turns.longest.ms.toFixed(1)} ms: ran ${load.turns.longest.runningMs.toFixed(1)}, waited for a core ${load.turns.longest.waitingMs.toFixed(1)}; most run in a turn ${load.turns.mostRunningMs.toFixed(1)} ms`;
-  return `loop delay max ${load.maxDelayMs.toFixed(1)} ms, p99 ${load.p99DelayMs.toFixed(1)} ms${turns}`;
+  return `loop delay max ${load.maxDelayMs.toFixed(1)} ms, p99 ${load.p99DelayMs.toFixed(1)} ms, longest GC pause ${load.gcMaxMs.toFixed(1)} ms${turns}`;
 }
 
 const dotted = (n: number) => [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
@@ -175,54 +177,36 @@ class BenchServer {
   }
 
   /**
-   * Sends `count` requests, `inFlight` at a time on as many keep-alive connections (autocannon,
-   * as the HTTP section: fetch's own CPU, over a millisecond a request, made the load generator
-   * the slower side), the i-th request's path and body given by `request(i)`; any answer not 2xx
-   * fails. Resolves with the seconds from the start to the last answer (autocannon itself ends
-   * only on its next one-second tick).
+   * Sends `count` PUTs, the i-th made by `request(i)`, `inFlight` at a time, from the load
+   * generator's own low-priority process (writes-client.ts, started before the load is timed);
+   * any answer not 2xx fails. Measures the server's largest loop delay and its CPU meanwhile;
+   * rates and CPU are per entry, `entriesEach` a request.
    */
-  send(count: number, inFlight: number, token: string, request: (i: number) => { path: string; body: unknown }): Promise<number> {
-    let next = 0;
-    const started = performance.now();
-    let last = started;
-    return new Promise((resolve, reject) => {
-      const tracker = autocannon(
-        {
-          url: this.base,
-          connections: inFlight,
-          amount: count,
-          requests: [
-            {
-              method: 'PUT',
-              headers: { 'content-type': 'application/json', 'x-auth-token': token },
-              setupRequest: (req) => {
-                const { path, body } = request(next++);
-                return { ...req, path, body: JSON.stringify(body) };
-              },
-            },
-          ],
-        },
-        (error, result) => {
-          if (error) reject(error);
-          else if (result.non2xx > 0 || result.errors > 0 || result.timeouts > 0) reject(new Error(`${result.non2xx} answers not 2xx, ${result.errors} errors, ${result.timeouts} timeouts`));
-          else if (result.requests.sent !== count) reject(new Error(`${result.requests.sent} requests sent, not ${count}`));
-          else resolve((last - started) / 1000);
-        },
-      );
-      tracker.on('response', () => {
-        last = performance.now();
-      });
+  async load(count: number, inFlight: number, token: string, request: (i: number) => { path: string; body: unknown }, entriesEach = 1): Promise<Load> {
+    const job: ClientJob = { url: this.base, token, inFlight, requests: Array.from({ length: count }, (_, i) => request(i)).map(({ path, body }) => ({ path, body: JSON.stringify(body) })) };
+    const client = fork(join(import.meta.dirname, 'writes-client.ts'), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const reports: ClientReport[] = [];
+    let heard = () => undefined as void;
+    client.on('message', (report: ClientReport) => {
+      reports.push(report);
+      heard();
     });
-  }
-
-  /** Runs `work` (`count` requests, resolving with the seconds they took) and measures the server's largest loop delay meanwhile. */
-  async load(count: number, work: () => Promise<number>): Promise<Load> {
+    const exited = new Promise((resolve) => client.once('exit', resolve));
+    const next = async (): Promise<ClientReport> => {
+      while (reports.length === 0) {
+        const arrived = new Promise<void>((resolve) => (heard = resolve));
+        if ((await Promise.race([arrived.then(() => 'message'), exited.then(() => 'exit')])) === 'exit' && reports.length === 0) throw new Error('the load generator exited');
+      }
+      return reports.shift()!;
+    };
+    await next();
     await this.ask('reset', 'reset');
-    const client = process.cpuUsage();
-    const seconds = await work();
-    const { user, system } = process.cpuUsage(client);
-    const { maxMs, p99Ms, cpuUs, turns } = await this.ask('report', 'maxMs');
-    return { seconds, count, maxDelayMs: maxMs, p99DelayMs: p99Ms, turns, serverCpuUs: cpuUs / count, clientCpuUs: (user + system) / count };
+    client.send(job);
+    const report = await next();
+    if (!('seconds' in report)) throw new Error('error' in report ? report.error : 'the load generator did not report');
+    const { maxMs, p99Ms, cpuUs, turns, gcMaxMs } = await this.ask('report', 'maxMs');
+    const entries = count * entriesEach;
+    return { seconds: report.seconds, count: entries, maxDelayMs: maxMs, p99DelayMs: p99Ms, gcMaxMs, turns, serverCpuUs: cpuUs / entries, clientCpuUs: report.cpuUs / entries };
   }
 
   async stop(): Promise<void> {
@@ -230,18 +214,6 @@ class BenchServer {
     this.child.send('stop');
     await exited;
   }
-}
-
-/** Runs `count` tasks, `inFlight` at a time; resolves with the seconds they took. */
-async function pool(count: number, inFlight: number, task: (i: number) => Promise<unknown>): Promise<number> {
-  const started = performance.now();
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: inFlight }, async () => {
-      while (next < count) await task(next++);
-    }),
-  );
-  return (performance.now() - started) / 1000;
 }
 
 interface SizeRow {
@@ -289,12 +261,10 @@ export async function runWritesBench(quick: boolean): Promise<Target[]> {
           // A first, unrecorded pass warms the new server process up (JIT, caches), as in the HTTP
           // section: 15.0.0.0 onwards on a trunk of its own, deleted (and its entries) after.
           const warmTrunk = await newTrunk();
-          await server.send(warmUp, IN_FLIGHT, token, (i) => ({ path: `/v2/accounts/${account}/trunks/${warmTrunk}/ip_acls`, body: { data: { ip_address: dotted(0x0f000000 + i) } } }));
+          await server.load(warmUp, IN_FLIGHT, token, (i) => ({ path: `/v2/accounts/${account}/trunks/${warmTrunk}/ip_acls`, body: { data: { ip_address: dotted(0x0f000000 + i) } } }));
           await server.request('DELETE', `/v2/accounts/${account}/trunks/${warmTrunk}`, token);
           // Single entries: 12.0.0.0 onwards, each its own request.
-          const api = await server.load(writes, () =>
-            server.send(writes, IN_FLIGHT, token, (i) => ({ path: `/v2/accounts/${account}/trunks/${trunks[Math.floor(i / ENTRIES_PER_TRUNK)]}/ip_acls`, body: { data: { ip_address: dotted(0x0c000000 + i) } } })),
-          );
+          const api = await server.load(writes, IN_FLIGHT, token, (i) => ({ path: `/v2/accounts/${account}/trunks/${trunks[Math.floor(i / ENTRIES_PER_TRUNK)]}/ip_acls`, body: { data: { ip_address: dotted(0x0c000000 + i) } } }));
           const stored = (await server.request('GET', `/v2/accounts/${account}/ip_acls`, token)).data as unknown[];
           if (stored.length !== writes) throw new Error(`${stored.length} entries stored, not ${writes}`);
           sizeRows.push({ store: kind, existing, api, singlePerSecond: floor.singlePerSecond });
@@ -304,13 +274,10 @@ export async function runWritesBench(quick: boolean): Promise<Target[]> {
             const requests = bulkEntries / ENTRIES_PER_TRUNK;
             const fresh: string[] = [];
             for (let t = 0; t < requests; t++) fresh.push(await newTrunk());
-            const bulk = await server.load(bulkEntries, () =>
-              pool(requests, 2, (r) =>
-                server.request('PUT', `/v2/accounts/${account}/trunks/${fresh[r]}/ip_acls`, token, {
-                  data: Array.from({ length: ENTRIES_PER_TRUNK }, (_, i) => ({ ip_address: dotted(0x0d000000 + r * ENTRIES_PER_TRUNK + i), description: 'bulk' })),
-                }),
-              ),
-            );
+            const bulk = await server.load(requests, 2, token, (r) => ({
+              path: `/v2/accounts/${account}/trunks/${fresh[r]}/ip_acls`,
+              body: { data: Array.from({ length: ENTRIES_PER_TRUNK }, (_, i) => ({ ip_address: dotted(0x0d000000 + r * ENTRIES_PER_TRUNK + i), description: 'bulk' })) },
+            }), ENTRIES_PER_TRUNK);
             bulkRows.push({ store: kind, bulk, bulkRowsPerSecond: floor.bulkRowsPerSecond });
             console.log(`   ${kind}, bulk of ${sizeName(bulkEntries)}: ${bulk.seconds.toFixed(1)} s, ${delayOf(bulk)}; CPU an entry: server ${bulk.serverCpuUs.toFixed(0)} µs`);
           }
@@ -326,20 +293,23 @@ export async function runWritesBench(quick: boolean): Promise<Target[]> {
   console.log(`\nSingle entries: PUT …/trunks/{T}/ip_acls, ${writes.toLocaleString('en')} requests, ${IN_FLIGHT} in flight, real HTTP (token, hierarchy, info logging),`);
   console.log(`on top of the existing entries (seeded by direct insert), after ${warmUp.toLocaleString('en')} unrecorded ones (deleted) warmed the server up.`);
   console.log('direct = one entry a transaction straight into the store, 16 in flight.');
-  console.log('loop delay = the largest event-loop delay the server saw during the load (perf_hooks.monitorEventLoopDelay); longest turn (Linux) =');
-  console.log("the longest gap between two calls of a 1 ms timer, split into the main thread's time on a core and its time waiting for one.\n");
+  console.log('The load generator runs in a process of its own at nice 19 (clients are on other machines in production).');
+  console.log('loop delay = the event-loop delay the server saw during the load (perf_hooks.monitorEventLoopDelay), largest and p99; GC = its');
+  console.log('longest garbage collection pause; longest turn (Linux) = the longest gap between two calls of a 1 ms timer, split into the');
+  console.log("main thread's time on a core and its time waiting for one (/proc schedstat, which the kernel updates at its ticks: coarse).\n");
+  const delayColumns = (load: Load) => [`${load.maxDelayMs.toFixed(1)} ms`, `${load.p99DelayMs.toFixed(1)} ms`, `${load.gcMaxMs.toFixed(1)} ms`];
   const turnOf = (load: Load) => (load.turns === null ? '' : `${load.turns.longest.ms.toFixed(1)} ms (ran ${load.turns.longest.runningMs.toFixed(1)})`);
   console.log(
     table(
-      ['store', 'existing', 'API writes', 'direct', 'API÷direct', 'loop delay max', 'longest turn', 'server CPU a write'],
-      sizeRows.map((r) => [r.store, sizeName(r.existing), formatRate(r.api.count / r.api.seconds), formatRate(r.singlePerSecond), `${(r.api.count / r.api.seconds / r.singlePerSecond).toFixed(2)}×`, `${r.api.maxDelayMs.toFixed(1)} ms`, turnOf(r.api), `${r.api.serverCpuUs.toFixed(0)} µs`]),
+      ['store', 'existing', 'API writes', 'direct', 'API÷direct', 'loop delay max', 'p99', 'GC', 'longest turn', 'server CPU a write'],
+      sizeRows.map((r) => [r.store, sizeName(r.existing), formatRate(r.api.count / r.api.seconds), formatRate(r.singlePerSecond), `${(r.api.count / r.api.seconds / r.singlePerSecond).toFixed(2)}×`, ...delayColumns(r.api), turnOf(r.api), `${r.api.serverCpuUs.toFixed(0)} µs`]),
     ),
   );
   console.log(`\nBulk: ${bulkEntries.toLocaleString('en')} entries by PUT of an array of ${ENTRIES_PER_TRUNK} (one trunk each), 2 in flight; direct = multi-row inserts of 10,000 a transaction.\n`);
   console.log(
     table(
-      ['store', 'entries', 'time', 'entries/s', 'direct entries/s', 'loop delay max', 'longest turn'],
-      bulkRows.map((r) => [r.store, sizeName(r.bulk.count), `${r.bulk.seconds.toFixed(1)} s`, formatRate(r.bulk.count / r.bulk.seconds), formatRate(r.bulkRowsPerSecond), `${r.bulk.maxDelayMs.toFixed(1)} ms`, turnOf(r.bulk)]),
+      ['store', 'entries', 'time', 'entries/s', 'direct entries/s', 'loop delay max', 'p99', 'GC', 'longest turn'],
+      bulkRows.map((r) => [r.store, sizeName(r.bulk.count), `${r.bulk.seconds.toFixed(1)} s`, formatRate(r.bulk.count / r.bulk.seconds), formatRate(r.bulkRowsPerSecond), ...delayColumns(r.bulk), turnOf(r.bulk)]),
     ),
   );
 
