@@ -60,10 +60,22 @@ export interface TrunkBuildInput {
   prefixes: Uint8Array;
 }
 
-/** What a build gives back (structured-clone safe): the table, and each value's enclosing block. */
+/** What a build gives back (structured-clone safe): the table, each value's enclosing block and its prefix length. */
 export interface TrunkBuildOutput {
   table: PrefixTableParts;
   parents: Int32Array;
+  prefixes: Uint8Array;
+}
+
+/**
+ * The distinct buffers under `value`'s typed arrays: a build's input and output move between
+ * threads rather than being copied (a million blocks' arrays take tens of milliseconds to copy,
+ * on the event loop's side too).
+ */
+export function buffersOf(value: unknown, found = new Set<ArrayBuffer>()): ArrayBuffer[] {
+  if (ArrayBuffer.isView(value)) found.add(value.buffer as ArrayBuffer);
+  else if (value !== null && typeof value === 'object') for (const part of Object.values(value)) buffersOf(part, found);
+  return [...found];
 }
 
 /** Compiles the blocks of `input` (pure; what the worker thread runs for a large table). */
@@ -75,7 +87,7 @@ export function buildTrunkBase(input: TrunkBuildInput): TrunkBuildOutput {
     builder.add(input.families[v] === 6 ? 6 : 4, words, input.prefixes[v]!, v);
   }
   const parents = new Int32Array(input.count).fill(NONE);
-  return { table: builder.build(parents).parts, parents };
+  return { table: builder.build(parents).parts, parents, prefixes: input.prefixes.slice(0, input.count) };
 }
 
 class InputCollector {
@@ -127,8 +139,8 @@ interface OverlayBlock {
   seq: number;
 }
 
-function baseOf(input: TrunkBuildInput, entries: readonly IndexTrunkEntry[], output: TrunkBuildOutput): Base {
-  return { table: PrefixTable.fromParts(output.table), entries, parents: output.parents, prefixes: input.prefixes.slice(0, input.count), changed: new Uint8Array(input.count) };
+function baseOf(entries: readonly IndexTrunkEntry[], output: TrunkBuildOutput): Base {
+  return { table: PrefixTable.fromParts(output.table), entries, parents: output.parents, prefixes: output.prefixes, changed: new Uint8Array(output.prefixes.length) };
 }
 
 /** A rebuild under way: the blocks as of `seq`, collected a slice at a time. */
@@ -202,12 +214,12 @@ export class TrunkTable {
   static build(entries: readonly IndexTrunkEntry[]): TrunkTable {
     const rebuild = TrunkRebuild.of(entries);
     rebuild.fill(Infinity);
-    return TrunkTable.fromBuild(rebuild.input, rebuild.entries, buildTrunkBase(rebuild.input));
+    return TrunkTable.fromBuild(rebuild.entries, buildTrunkBase(rebuild.input));
   }
 
   /** A table from a build made elsewhere (a worker thread): the result of a full reload. */
-  static fromBuild(input: TrunkBuildInput, entries: readonly IndexTrunkEntry[], output: TrunkBuildOutput): TrunkTable {
-    return new TrunkTable(baseOf(input, entries, output));
+  static fromBuild(entries: readonly IndexTrunkEntry[], output: TrunkBuildOutput): TrunkTable {
+    return new TrunkTable(baseOf(entries, output));
   }
 
   /** Active blocks: the entries that can answer a lookup. */
@@ -267,7 +279,7 @@ export class TrunkTable {
 
   /** Swaps in the base `rebuild` collected; blocks changed since it started stay in the overlay. */
   finishRebuild(rebuild: TrunkRebuild, output: TrunkBuildOutput): void {
-    const base = baseOf(rebuild.input, rebuild.entries, output);
+    const base = baseOf(rebuild.entries, output);
     const kept = new Map<number | string, OverlayBlock>();
     this.overlayCounts[4].fill(0);
     this.overlayCounts[6].fill(0);

@@ -8,8 +8,8 @@ import { register } from 'tsx/esm/api';
 runInBackground();
 
 register();
-const { buildTrunkBase } = await import('../core/trunk-table.ts');
+const { buildTrunkBase, buffersOf } = await import('../core/trunk-table.ts');
 parentPort.on('message', (input) => {
   const output = buildTrunkBase(input);
-  parentPort.postMessage(output, [output.parents.buffer]);
+  parentPort.postMessage(output, buffersOf(output));
 });

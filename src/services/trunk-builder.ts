@@ -4,7 +4,7 @@
 
 import { Worker } from 'node:worker_threads';
 import type { IndexTrunkEntry, TrunkBuildInput, TrunkBuildOutput } from '../core/trunk-table.ts';
-import { buildTrunkBase, TrunkRebuild, TrunkTable } from '../core/trunk-table.ts';
+import { buffersOf, buildTrunkBase, TrunkRebuild, TrunkTable } from '../core/trunk-table.ts';
 import { pace } from '../store/turns.ts';
 
 /** Below this many blocks a build takes about a millisecond: done in place. */
@@ -16,7 +16,7 @@ export class TrunkBuilder {
   private worker: Worker | null = null;
   private queue: Promise<unknown> = Promise.resolve();
 
-  /** Compiles `input`: in place when small, else in the worker. */
+  /** Compiles `input`: in place when small, else in the worker, which then owns its arrays. */
   compile(input: TrunkBuildInput): Promise<TrunkBuildOutput> {
     if (input.count <= IN_PLACE_MAX) return Promise.resolve(buildTrunkBase(input));
     const run = () => this.inWorker(input);
@@ -35,7 +35,7 @@ export class TrunkBuilder {
   async build(entries: readonly IndexTrunkEntry[]): Promise<TrunkTable> {
     const rebuild = TrunkRebuild.of(entries);
     const output = await this.complete(rebuild);
-    return TrunkTable.fromBuild(rebuild.input, rebuild.entries, output);
+    return TrunkTable.fromBuild(rebuild.entries, output);
   }
 
   private inWorker(input: TrunkBuildInput): Promise<TrunkBuildOutput> {
@@ -55,7 +55,7 @@ export class TrunkBuilder {
       worker.once('error', onError);
       // A build awaited keeps the process alive (a CLI verb); an idle worker does not.
       worker.ref();
-      worker.postMessage(input);
+      worker.postMessage(input, buffersOf(input));
     });
   }
 

@@ -32,12 +32,16 @@ async function until(what: string, done: () => boolean): Promise<void> {
 }
 
 describe('TrunkBuilder', () => {
-  test('a large table compiled in the worker thread is the one compiled in place', async () => {
+  test('a large table compiled in the worker thread is the one compiled in place, its arrays moved there and back', async () => {
     const rebuild = TrunkRebuild.of(Array.from({ length: 5000 }, (_, n) => ({ id: `e${n}`, accountId: 'a', trunkId: 't', ipAddress: n % 2 ? ipOf(n) : `2001:db8:${n.toString(16)}::/48` })));
+    rebuild.fill(Infinity);
+    const inPlace = buildTrunkBase(rebuild.input);
     const builder = new TrunkBuilder();
     try {
-      const output = await builder.complete(rebuild);
-      assert.deepEqual(output, buildTrunkBase(rebuild.input));
+      const output = await builder.compile(rebuild.input);
+      assert.deepEqual(output, inPlace);
+      // Moved, not copied: the worker owns the input's arrays now (they read as empty here).
+      assert.equal(rebuild.input.words.length, 0);
     } finally {
       await builder.close();
     }
