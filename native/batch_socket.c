@@ -5,8 +5,10 @@
 //
 // The socket reads once start() is called (the edge first finishes setting up what a datagram
 // needs). JS sees: data (Buffer, datagram i at i * SLOT), meta (Int32Array, per datagram: length, source
-// port, family 4|6) and addr (Uint8Array, 16 bytes per datagram: the source address, IPv4 in the
-// first 4). They are rewritten by the next read: JS must not keep views into `data`.
+// port, family 4|6, and the microseconds it waited in the receive queue by the kernel's receive
+// timestamp, -1 when there is none) and addr (Uint8Array, 16 bytes per datagram: the source
+// address, IPv4 in the first 4). They are rewritten by the next read: JS must not keep views into
+// `data`.
 #define NAPI_VERSION 8
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -17,13 +19,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
 // Larger than any UDP payload, so nothing is truncated; the 64 extra bytes keep the slots' first
 // cache lines from all landing in the same cache sets.
 #define SLOT (65536 + 64)
-#define META 3
+#define META 4
+// Room for one SCM_TIMESTAMPNS control message a datagram.
+#define CTL CMSG_SPACE(sizeof(struct timespec))
 #define TX_BYTES (512 * 1024)
 
 typedef struct {
@@ -45,6 +50,7 @@ typedef struct {
   struct mmsghdr *rx;
   struct iovec *rx_iov;
   struct sockaddr_storage *rx_from;
+  char *rx_ctl;
   // Sends queued by JS, flushed from tx_head; the arena is reused once everything is out.
   char *tx_arena;
   size_t tx_used;
@@ -151,6 +157,19 @@ static void flush(sock_t *s, int from_loop) {
   }
 }
 
+/** Microseconds from the kernel's receive timestamp of `msg` to `now`, or -1 without one. */
+static int32_t waited_us(struct msghdr *msg, const struct timespec *now) {
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c != NULL; c = CMSG_NXTHDR(msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPNS) continue;
+    struct timespec at;
+    memcpy(&at, CMSG_DATA(c), sizeof at);
+    long long us = (long long)(now->tv_sec - at.tv_sec) * 1000000 + (now->tv_nsec - at.tv_nsec) / 1000;
+    // The wall clock may step back between the two readings.
+    return us < 0 ? 0 : us > INT32_MAX ? INT32_MAX : (int32_t)us;
+  }
+  return -1;
+}
+
 static void on_poll(uv_poll_t *handle, int status, int events) {
   sock_t *s = handle->data;
   napi_env env = s->env;
@@ -161,14 +180,20 @@ static void on_poll(uv_poll_t *handle, int status, int events) {
   } else {
     if (events & UV_WRITABLE) flush(s, 1);
     if (!s->closed && (events & UV_READABLE)) {
-      for (unsigned i = 0; i < s->batch; i++) s->rx[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_storage);
+      for (unsigned i = 0; i < s->batch; i++) {
+        s->rx[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_storage);
+        s->rx[i].msg_hdr.msg_controllen = CTL;
+      }
       int got;
       do got = recvmmsg(s->fd, s->rx, s->batch, MSG_DONTWAIT, NULL);
       while (got < 0 && errno == EINTR);
       if (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK) report(s, errno, 1);
       if (got > 0) {
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
         for (int i = 0; i < got; i++) {
           int32_t *m = s->meta + i * META;
+          m[3] = waited_us(&s->rx[i].msg_hdr, &now);
           uint8_t *a = s->addr + i * 16;
           struct sockaddr_storage *from = &s->rx_from[i];
           m[0] = (int32_t)s->rx[i].msg_len;
@@ -216,6 +241,7 @@ static void release(sock_t *s) {
   free(s->rx);
   free(s->rx_iov);
   free(s->rx_from);
+  free(s->rx_ctl);
   free(s->tx);
   free(s->tx_iov);
   free(s->tx_to);
@@ -223,6 +249,7 @@ static void release(sock_t *s) {
   s->rx = NULL;
   s->rx_iov = NULL;
   s->rx_from = NULL;
+  s->rx_ctl = NULL;
   s->tx = NULL;
   s->tx_iov = NULL;
   s->tx_to = NULL;
@@ -281,6 +308,9 @@ static napi_value open_socket(napi_env env, napi_callback_info info) {
   if (family == 6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off) < 0) goto fail;
   if (reuse && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) < 0) goto fail;
   if (rcvbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf) < 0) goto fail;
+  // Each datagram's arrival time, to tell how long it waited (the edge sheds new calls past a
+  // bound); without it JS falls back to how long the queue has stayed non-empty.
+  (void)setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on);
   if (bind(fd, (struct sockaddr *)&at, at_len) < 0) {
     int err = errno;
     close(fd);
@@ -312,11 +342,12 @@ static napi_value open_socket(napi_env env, napi_callback_info info) {
   s->rx = calloc(batch, sizeof *s->rx);
   s->rx_iov = calloc(batch, sizeof *s->rx_iov);
   s->rx_from = calloc(batch, sizeof *s->rx_from);
+  s->rx_ctl = calloc(batch, CTL);
   s->tx = calloc(s->tx_max, sizeof *s->tx);
   s->tx_iov = calloc(s->tx_max, sizeof *s->tx_iov);
   s->tx_to = calloc(s->tx_max, sizeof *s->tx_to);
   s->tx_arena = malloc(TX_BYTES);
-  if (!s->rx || !s->rx_iov || !s->rx_from || !s->tx || !s->tx_iov || !s->tx_to || !s->tx_arena) {
+  if (!s->rx || !s->rx_iov || !s->rx_from || !s->rx_ctl || !s->tx || !s->tx_iov || !s->tx_to || !s->tx_arena) {
     close(fd);
     release(s);
     free(s);
@@ -340,6 +371,7 @@ static napi_value open_socket(napi_env env, napi_callback_info info) {
     s->rx[i].msg_hdr.msg_iov = &s->rx_iov[i];
     s->rx[i].msg_hdr.msg_iovlen = 1;
     s->rx[i].msg_hdr.msg_name = &s->rx_from[i];
+    s->rx[i].msg_hdr.msg_control = s->rx_ctl + (size_t)i * CTL;
   }
   for (unsigned i = 0; i < s->tx_max; i++) {
     s->tx[i].msg_hdr.msg_iov = &s->tx_iov[i];

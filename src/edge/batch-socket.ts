@@ -30,9 +30,9 @@ export interface BatchNative {
   close(socket: NativeSocket): void;
 }
 
-/** native/batch_socket.c's receive slot and per-datagram meta (length, port, family). */
+/** native/batch_socket.c's receive slot and per-datagram meta (length, port, family, µs waited in the receive queue or -1). */
 const SLOT = 65536 + 64;
-const META = 3;
+const META = 4;
 export const DEFAULT_BATCH = 64;
 
 let loaded: BatchNative | Error | undefined;
@@ -63,8 +63,11 @@ export interface BatchSocketOptions {
   batch?: number;
   /** Read only once start() is called (datagrams wait in the kernel's queue meanwhile). */
   paused?: boolean;
-  /** A datagram; `bytes` is only valid during the call (the next read reuses its memory). */
-  onMessage(bytes: Buffer, host: string, port: number): void;
+  /**
+   * A datagram; `bytes` is only valid during the call (the next read reuses its memory).
+   * `waitedMs`: how long it waited in the receive queue, by the kernel's receive timestamp.
+   */
+  onMessage(bytes: Buffer, host: string, port: number, waitedMs?: number): void;
   /** A failed send or read, as a Node system error code (EHOSTUNREACH...). */
   onError(error: Error): void;
 }
@@ -150,7 +153,8 @@ export class BatchSocket {
       for (let i = 0; i < count && !this.closed; i++) {
         const m = i * META;
         const start = i * SLOT;
-        this.options.onMessage(data.subarray(start, start + meta[m]!), meta[m + 2] === 4 ? this.v4Name(addr, i * 16) : v6Name(addr, i * 16), meta[m + 1]!);
+        const waited = meta[m + 3]!;
+        this.options.onMessage(data.subarray(start, start + meta[m]!), meta[m + 2] === 4 ? this.v4Name(addr, i * 16) : v6Name(addr, i * 16), meta[m + 1]!, waited < 0 ? undefined : waited / 1000);
       }
     } finally {
       if (--handling === 0) flushPending();

@@ -32,7 +32,7 @@ export function createEdgeMetrics(registry: Registry): EdgeMetrics {
   const socketErrors = single('socket_errors_total', 'Errors reported by the edge socket (failed sends)');
   const queueDelay = new LabelledHistogram(
     'ipwarden_sip_queue_delay_seconds',
-    'How long the receive queue had been non-empty when a datagram was read (new calls get 503 past 0.1 s)',
+    'How long a datagram waited in the receive queue (kernel timestamps; else how long the queue had been non-empty) when read (new calls get 503 past 0.1 s)',
     [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
   )
     .register(registry)

@@ -32,6 +32,9 @@ const RECV_BUFFER_BYTES = 4 * 1024 * 1024;
 /**
  * Once datagrams have waited this long, new calls are answered 503: well inside SIP's 500 ms
  * retransmission timer, so callers do not resend into the backlog and it cannot outlive the burst.
+ * The wait is the kernel's receive timestamp's where the socket has one (the batched socket);
+ * else how long the queue has stayed non-empty (queue-delay.ts), which near full load can run
+ * past the bound while each datagram waits a few milliseconds.
  */
 const SHED_AFTER_MS = 100;
 /** How often the TLS certificate and key files are looked at for a renewal. */
@@ -103,7 +106,7 @@ export async function startEdge(opts: EdgeOptions, rules: DecisionReader, deps: 
   const logger = deps.logger.child({ component: 'sip-edge' });
   const sockets = edgeSockets(deps.logger, opts.socket);
   const udp = datagram === undefined ? undefined : await openDatagram(sockets, datagram, upstream, opts.ownUpstreamSocket ? (opts.workers ?? 1) : 'own', {
-    onMessage: (queue, bytes, host, port) => receive(queue, bytes, host, port),
+    onMessage: (queue, bytes, host, port, waitedMs) => receive(queue, bytes, host, port, undefined, waitedMs),
     onError: (error) => socketError(error),
   });
   const streams = new Streams({
@@ -267,9 +270,10 @@ export async function startEdge(opts: EdgeOptions, rules: DecisionReader, deps: 
   }
 
   const shedAfterMs = opts.shedAfterMs ?? SHED_AFTER_MS;
-  function receive(queue: QueueDelay, bytes: Buffer, host: string, port: number, dedicatedIp?: string): void {
+  /** `waitedMs`: the datagram's time in the receive queue where the socket knows it; else the queue's backlog stands for it. */
+  function receive(queue: QueueDelay, bytes: Buffer, host: string, port: number, dedicatedIp?: string, waitedMs?: number): void {
     metrics.received();
-    const waited = queue.read();
+    const waited = waitedMs ?? queue.read();
     metrics.queueDelay(waited);
     const source = { host: unmapped(host), port };
     act(decide(bytes, source, waited > shedAfterMs, dedicatedIp, 'udp'), source, dedicatedIp, undefined);
@@ -325,8 +329,8 @@ interface Datagram {
 }
 
 interface DatagramHandlers {
-  /** `queue`: the backlog of the socket it came on; `bytes` is valid during the call only. */
-  onMessage(queue: QueueDelay, bytes: Buffer, host: string, port: number): void;
+  /** `queue`: the backlog of the socket it came on; `bytes` is valid during the call only; `waitedMs` as EdgeSocketOptions'. */
+  onMessage(queue: QueueDelay, bytes: Buffer, host: string, port: number, waitedMs?: number): void;
   onError(error: Error): void;
 }
 
@@ -341,7 +345,7 @@ async function openDatagram(sockets: EdgeSockets, listen: Endpoint, upstream: En
       port,
       share: as,
       recvBufferSize: RECV_BUFFER_BYTES,
-      onMessage: (bytes, host, from) => on.onMessage(queue, bytes, host, from),
+      onMessage: (bytes, host, from, waitedMs) => on.onMessage(queue, bytes, host, from, waitedMs),
       onError: on.onError,
     });
   };

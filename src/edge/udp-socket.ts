@@ -24,8 +24,8 @@ export interface EdgeSocketOptions {
    * (each its own SO_REUSEPORT socket, or Node cluster's one shared handle with dgram).
    */
   share: 'own' | number;
-  /** `bytes` is only valid during the call. */
-  onMessage(bytes: Buffer, host: string, port: number): void;
+  /** `bytes` is only valid during the call; `waitedMs`, its time in the receive queue where the kernel timestamps it (the batched socket). */
+  onMessage(bytes: Buffer, host: string, port: number, waitedMs?: number): void;
   onError(error: Error): void;
 }
 

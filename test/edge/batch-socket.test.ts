@@ -82,6 +82,26 @@ describe('BatchSocket', () => {
     }
   });
 
+  it("tells how long each datagram waited in the kernel's receive queue, by the kernel's receive timestamp", async () => {
+    const waits: (number | undefined)[] = [];
+    const socket = open({ host: '127.0.0.120', paused: true, onMessage: (_bytes, _host, _port, waitedMs) => waits.push(waitedMs) });
+    const sender = await udp('udp4', '127.0.0.121');
+    try {
+      sender.send('early', socket.address().port, '127.0.0.120');
+      await new Promise((r) => setTimeout(r, 80));
+      socket.start();
+      await until('the early datagram', () => waits.length === 1);
+      sender.send('prompt', socket.address().port, '127.0.0.120');
+      await until('the prompt datagram', () => waits.length === 2);
+      // The first waited out the pause; the second was read as it came.
+      assert.ok(waits[0]! >= 70 && waits[0]! < 1000, `the early datagram waited ${waits[0]} ms`);
+      assert.ok(waits[1]! >= 0 && waits[1]! < 50, `the prompt datagram waited ${waits[1]} ms`);
+    } finally {
+      socket.close();
+      sender.close();
+    }
+  });
+
   it('sends what a batch queues, flushing early when the queue is full, and a send outside a batch at once', async () => {
     const peer = await udp('udp4', '127.0.0.122');
     const replies: string[] = [];
