@@ -76,7 +76,8 @@ async function runStep(setup: LadderSetup, kind: CallKind, rate: number): Promis
   const budgetMs = setup.seconds * 1250 + 1500;
   // sipp's 64 kB default socket buffers drop datagrams at a few thousand calls/s, whoever proxies.
   // A step that overruns its budget has failed: sipp stops there, and is killed soon after.
-  const bounded = ['-timeout', `${Math.ceil(budgetMs / 1000)}s`, '-timeout_error', '-buff_size', String(4 * 1024 * 1024), ...(setup.transport === 'tcp' ? ['-t', 't1'] : [])];
+  // -trace_err: a failed step says what sipp got instead (a 503 from the edge's shedding, ...).
+  const bounded = ['-trace_err', '-timeout', `${Math.ceil(budgetMs / 1000)}s`, '-timeout_error', '-buff_size', String(4 * 1024 * 1024), ...(setup.transport === 'tcp' ? ['-t', 't1'] : [])];
   const cpuBefore = setup.cpu();
   const uas =
     kind !== 'rejected'
@@ -102,7 +103,7 @@ async function runStep(setup: LadderSetup, kind: CallKind, rate: number): Promis
   );
   const uasResult = await uas;
   let why: string | undefined;
-  if (uac.killed || uac.code !== 0) why = `sipp UAC exit ${uac.killed ? 'killed' : uac.code}`;
+  if (uac.killed || uac.code !== 0) why = `sipp UAC exit ${uac.killed ? 'killed' : uac.code}${unexpected(dir)}`;
   else if (uasResult && uasResult.code !== 0) why = `sipp UAS exit ${uasResult.killed ? 'killed' : uasResult.code}`;
   else if (uac.ms > budgetMs) why = `took ${(uac.ms / 1000).toFixed(1)} s for ${setup.seconds} s of calls`;
   const cpuUsPerCall = ((setup.cpu() - cpuBefore) * 1e6) / calls;
@@ -119,6 +120,19 @@ async function untilListening(at: Endpoint): Promise<void> {
     await new Promise((r) => setTimeout(r, 10));
   }
   throw new Error(`nothing listens on tcp:${at.host}:${at.port}`);
+}
+
+/** The SIP statuses sipp's UAC logged as unexpected in `dir` (its -trace_err file), most frequent first: '; unexpected 503 ×120'. */
+function unexpected(dir: string): string {
+  const file = readdirSync(dir).find((name) => name.startsWith('uac-') && name.endsWith('_errors.log'));
+  if (file === undefined) return '';
+  const counts = new Map<string, number>();
+  for (const line of readFileSync(join(dir, file), 'latin1').split('\n')) {
+    const status = /received 'SIP\/2\.0 (\d{3})/.exec(line)?.[1];
+    if (status !== undefined) counts.set(status, (counts.get(status) ?? 0) + 1);
+  }
+  const top = [...counts].sort((a, b) => b[1] - a[1]).slice(0, 3);
+  return top.length === 0 ? '' : `; unexpected ${top.map(([status, n]) => `${status} ×${n}`).join(', ')}`;
 }
 
 /** p50 / p99 of sipp's response-time trace (whole milliseconds, as sipp writes them). */
