@@ -185,24 +185,11 @@ class BenchServer {
   async load(count: number, inFlight: number, token: string, request: (i: number) => { path: string; body: unknown }, entriesEach = 1): Promise<Load> {
     const job: ClientJob = { url: this.base, token, inFlight, requests: Array.from({ length: count }, (_, i) => request(i)).map(({ path, body }) => ({ path, body: JSON.stringify(body) })) };
     const client = fork(join(import.meta.dirname, 'writes-client.ts'), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    const reports: ClientReport[] = [];
-    let heard = () => undefined as void;
-    client.on('message', (report: ClientReport) => {
-      reports.push(report);
-      heard();
-    });
-    const exited = new Promise((resolve) => client.once('exit', resolve));
-    const next = async (): Promise<ClientReport> => {
-      while (reports.length === 0) {
-        const arrived = new Promise<void>((resolve) => (heard = resolve));
-        if ((await Promise.race([arrived.then(() => 'message'), exited.then(() => 'exit')])) === 'exit' && reports.length === 0) throw new Error('the load generator exited');
-      }
-      return reports.shift()!;
-    };
-    await next();
+    await nextMessage(client);
     await this.ask('reset', 'reset');
+    const reported = nextMessage(client);
     client.send(job);
-    const report = await next();
+    const report = await reported;
     if (!('seconds' in report)) throw new Error('error' in report ? report.error : 'the load generator did not report');
     const { maxMs, p99Ms, cpuUs, turns, gcMaxMs } = await this.ask('report', 'maxMs');
     const entries = count * entriesEach;
@@ -214,6 +201,14 @@ class BenchServer {
     this.child.send('stop');
     await exited;
   }
+}
+
+/** The child's next message; rejects if it exits first. */
+function nextMessage(child: ChildProcess): Promise<ClientReport> {
+  return new Promise((resolve, reject) => {
+    child.once('message', resolve);
+    child.once('exit', (code) => reject(new Error(`the load generator exited (${code})`)));
+  });
 }
 
 interface SizeRow {
