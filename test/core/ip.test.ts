@@ -7,10 +7,12 @@ import fc from 'fast-check';
 import type { Cidr, Ip, Words } from '../../src/core/ip.ts';
 import {
   SPECIAL_RANGES,
+  broadcastOf,
   canonicalIp,
   cidrContains,
   cidrsOverlap,
   classifyIp,
+  compareIp,
   formatCidr,
   formatIp,
   formatIPv6,
@@ -402,6 +404,27 @@ describe('property tests against node:net', () => {
         },
       ),
       { numRuns: 1000 },
+    );
+  });
+
+  test('cidrsOverlap is exactly "their address ranges intersect"', () => {
+    const word = fc.oneof(fc.constantFrom(0, 0xffffffff, 0x0a000000), fc.integer({ min: 0, max: 0xffffffff }));
+    const block = fc.oneof(
+      fc.tuple(word, fc.integer({ min: 0, max: 32 })).map(([value, prefix]) => cidr(suggested({ network: { family: 4, value }, prefix }))),
+      fc.tuple(fc.tuple(fc.constantFrom(0x20010db8, 0x2a000000), word, word, word), fc.integer({ min: 0, max: 128 })).map(([words, prefix]) => cidr(suggested({ network: { family: 6, words }, prefix }))),
+    );
+    // Pairs drawn near each other too: one block, and one of its sub- or super-blocks.
+    const nested = fc.tuple(block, fc.integer({ min: 0, max: 128 })).map(([a, prefix]): [Cidr, Cidr] => {
+      const b = cidr(suggested({ network: a.network, prefix: Math.min(prefix, a.network.family === 4 ? 32 : 128) }));
+      return [a, b];
+    });
+    fc.assert(
+      fc.property(fc.oneof(fc.tuple(block, block), nested), ([a, b]) => {
+        const intersect = a.network.family === b.network.family && compareIp(a.network, broadcastOf(b.network, b.prefix)) <= 0 && compareIp(b.network, broadcastOf(a.network, a.prefix)) <= 0;
+        assert.equal(cidrsOverlap(a, b), intersect, `${formatCidr(a)} and ${formatCidr(b)}`);
+        assert.equal(cidrsOverlap(b, a), intersect);
+      }),
+      { numRuns: 5000 },
     );
   });
 });
