@@ -9,7 +9,7 @@ import type { AccessList, Verdict } from '../core/acl.ts';
 import { compileUserAgent } from '../core/acl.ts';
 import type { AccountDecision, IndexAccount, IndexSnapshot, IndexTrunkEntry, RealmDecision, TrunkMatch } from '../core/index.ts';
 import { DecisionIndex } from '../core/index.ts';
-import type { AccountRow, ChangeRow, DeviceRow, IpAclRow, Store } from '../store/port.ts';
+import type { AccountRow, ChangeRow, DeviceRow, IndexIpAclRow, Store } from '../store/port.ts';
 import type { DecisionReader } from './decision-types.ts';
 import { pace } from '../store/turns.ts';
 import type { SubjectBlock } from './trunk-blocks.ts';
@@ -62,15 +62,15 @@ function indexAccount(account: AccountRow, devices: DeviceRow[]): IndexAccount {
   };
 }
 
-function trunkEntry(r: IpAclRow): IndexTrunkEntry {
+function trunkEntry(r: IndexIpAclRow): IndexTrunkEntry {
   return { id: r.id, accountId: r.accountId, trunkId: r.trunkId, ipAddress: r.ipAddress };
 }
 
-function trunkEntries(rows: IpAclRow[]): IndexTrunkEntry[] {
+function trunkEntries(rows: IndexIpAclRow[]): IndexTrunkEntry[] {
   return rows.map(trunkEntry);
 }
 
-function snapshotOf(accounts: AccountRow[], devices: DeviceRow[], entries: IpAclRow[]): IndexSnapshot {
+function snapshotOf(accounts: AccountRow[], devices: DeviceRow[], entries: IndexIpAclRow[]): IndexSnapshot {
   const byAccount = new Map<string, DeviceRow[]>();
   for (const d of devices) {
     const list = byAccount.get(d.accountId);
@@ -218,7 +218,7 @@ export class Decisions implements DecisionReader {
     for (const family of [4, 6] as const) {
       const changed = [...blocks].filter(([, block]) => block.family === family);
       const starts = [...new Set(changed.map(([, block]) => block.start))];
-      const winners = new Map<string, IpAclRow>();
+      const winners = new Map<string, IndexIpAclRow>();
       // A bulk load's thousand blocks are read back a slice at a time, the loop given back between.
       for (let i = 0; i < starts.length; i += STARTS_A_READ) {
         for (const row of await this.store.read.listActiveIpAclsStartingAt(family, starts.slice(i, i + STARTS_A_READ))) {

@@ -102,6 +102,12 @@ export interface ActiveIpAcl extends IpAclRow {
   trunkEnabled: boolean;
 }
 
+/**
+ * What the decision index keeps of an active entry, and all a catch-up reads back (issue 23: a
+ * bulk load's rows are alive across many turns, and every column read is garbage to collect).
+ */
+export type IndexIpAclRow = Pick<IpAclRow, 'id' | 'trunkId' | 'accountId' | 'ipAddress' | 'family' | 'rangeLo' | 'prefix'>;
+
 export interface AuditRow {
   id: string;
   seq: number;
@@ -212,7 +218,7 @@ export interface Repository {
   /** The same for many ranges at once (a bulk load): every active entry overlapping any of them. */
   findActiveOverlapsAny(family: 4 | 6, ranges: readonly { lo: string; hi: string }[]): Promise<ActiveIpAcl[]>;
   /** Enabled entries of enabled trunks whose block starts at one of `starts` (fixed-width hex) of one family. */
-  listActiveIpAclsStartingAt(family: 4 | 6, starts: readonly string[]): Promise<IpAclRow[]>;
+  listActiveIpAclsStartingAt(family: 4 | 6, starts: readonly string[]): Promise<IndexIpAclRow[]>;
   listActiveIpAcls(): Promise<IpAclRow[]>;
   insertIpAcl(row: IpAclRow): Promise<void>;
   /** Many rows in a few statements (a bulk import). */

@@ -4,6 +4,7 @@
 import type {
   AccountRow,
   ActiveIpAcl,
+  IndexIpAclRow,
   AuditRow,
   ChangeKind,
   ChangeRow,
@@ -140,6 +141,10 @@ function toIpAcl(r: Raw): IpAclRow {
     createdAt: str(r.created_at),
     updatedAt: str(r.updated_at),
   };
+}
+
+function toIndexIpAcl(r: Raw): IndexIpAclRow {
+  return { id: str(r.id), trunkId: str(r.trunk_id), accountId: str(r.account_id), ipAddress: str(r.ip_address), family: Number(r.family) === 6 ? 6 : 4, rangeLo: str(r.range_lo), prefix: Number(r.prefix) };
 }
 
 function toActiveIpAcl(r: Raw): ActiveIpAcl {
@@ -577,21 +582,18 @@ export class SqlRepository implements Repository {
     }
     return [...found.values()];
   }
-  async listActiveIpAclsStartingAt(family: 4 | 6, starts: readonly string[]): Promise<IpAclRow[]> {
-    return (await this.activeStartingAt(family, starts)).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  }
-  private async activeStartingAt(family: 4 | 6, starts: readonly string[]): Promise<ActiveIpAcl[]> {
-    const rows: ActiveIpAcl[] = [];
+  async listActiveIpAclsStartingAt(family: 4 | 6, starts: readonly string[]): Promise<IndexIpAclRow[]> {
+    const rows: IndexIpAclRow[] = [];
     for (let i = 0; i < starts.length; i += STARTS_PER_QUERY) {
       const chunk = this.listOf(starts.slice(i, i + STARTS_PER_QUERY));
       const found = await this.db.all(
-        `SELECT a.*, 1 AS trunk_enabled FROM ip_acls a
+        `SELECT a.id, a.trunk_id, a.account_id, a.ip_address, a.family, a.range_lo, a.prefix FROM ip_acls a
          WHERE a.family = ? AND a.range_lo ${chunk.sql} AND a.enabled = 1 AND ${TRUNK_ENABLED}`,
         [family, ...chunk.params],
       );
-      for (const row of found) rows.push(toActiveIpAcl(row));
+      for (const row of found) rows.push(toIndexIpAcl(row));
     }
-    return rows;
+    return rows.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
   listActiveIpAcls() {
     return this.many(
