@@ -1,11 +1,14 @@
 // The load generator of the Writes bench, in a child process of its own at the lowest CPU
-// priority (nice 19): on this 2-core machine it stands in for clients on other machines, so the
-// server's threads get a core first and its loop delay is its own, not the load generator's.
+// priority: on this 2-core machine it stands in for clients on other machines, so the server's
+// threads get a core first and its loop delay is its own, not the load generator's. Linux's idle
+// policy (SCHED_IDLE, set with util-linux's `chrt`) gives the core up the moment another thread
+// wants it; nice 19 (where `chrt` is missing) only shrinks its share.
 // It sends the requests it is given over IPC, `inFlight` at a time on as many keep-alive
 // connections (autocannon: fetch cost over a millisecond of CPU a request, as much as the server),
 // and reports the seconds from the start to the last answer and its own CPU time.
 
 import autocannon from 'autocannon';
+import { spawnSync } from 'node:child_process';
 import { setPriority } from 'node:os';
 
 export interface ClientJob {
@@ -18,6 +21,7 @@ export interface ClientJob {
 export type ClientReport = { ready: true } | { seconds: number; cpuUs: number } | { error: string };
 
 setPriority(19);
+spawnSync('chrt', ['--all-tasks', '--idle', '--pid', '0', String(process.pid)], { stdio: 'ignore' });
 
 process.once('message', (job: ClientJob) => {
   const cpu = process.cpuUsage();
