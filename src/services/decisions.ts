@@ -62,15 +62,28 @@ function indexAccount(account: AccountRow, devices: DeviceRow[]): IndexAccount {
   };
 }
 
-function trunkEntry(r: IndexIpAclRow): IndexTrunkEntry {
-  return { id: r.id, accountId: r.accountId, trunkId: r.trunkId, ipAddress: r.ipAddress };
+/**
+ * The index's trunk entries share one copy of each account and trunk id: every row read back
+ * brings its own, and a carrier's entries name far fewer trunks (a server holding 100,000
+ * entries on 100 trunks kept 209 B of heap an entry with copies apiece, 128 B sharing them). A
+ * new set of copies starts with every full build, so the ids of deleted trunks do not pile up.
+ */
+class TrunkEntries {
+  private readonly ids = new Map<string, string>();
+
+  of(r: IndexIpAclRow): IndexTrunkEntry {
+    return { id: r.id, accountId: this.shared(r.accountId), trunkId: this.shared(r.trunkId), ipAddress: r.ipAddress };
+  }
+
+  private shared(id: string): string {
+    const kept = this.ids.get(id);
+    if (kept !== undefined) return kept;
+    this.ids.set(id, id);
+    return id;
+  }
 }
 
-function trunkEntries(rows: IndexIpAclRow[]): IndexTrunkEntry[] {
-  return rows.map(trunkEntry);
-}
-
-function snapshotOf(accounts: AccountRow[], devices: DeviceRow[], entries: IndexIpAclRow[]): IndexSnapshot {
+function snapshotOf(accounts: AccountRow[], devices: DeviceRow[], trunkEntries: IndexTrunkEntry[]): IndexSnapshot {
   const byAccount = new Map<string, DeviceRow[]>();
   for (const d of devices) {
     const list = byAccount.get(d.accountId);
@@ -79,12 +92,13 @@ function snapshotOf(accounts: AccountRow[], devices: DeviceRow[], entries: Index
   }
   return {
     accounts: accounts.map((a) => indexAccount(a, byAccount.get(a.id) ?? [])),
-    trunkEntries: trunkEntries(entries),
+    trunkEntries,
   };
 }
 
 export class Decisions implements DecisionReader {
   private index: DecisionIndex = DecisionIndex.build({ accounts: [], trunkEntries: [] });
+  private trunkEntries = new TrunkEntries();
   /** Each indexed account's place in the hierarchy, so the decision API authorises from memory. */
   private paths = new Map<string, string>();
   /** Each indexed account's access list exactly as stored (null: none), read with its path. */
@@ -135,7 +149,8 @@ export class Decisions implements DecisionReader {
     const lastChangeId = await repo.lastChangeId();
     for (const follower of this.followers) await follower.load();
     const [accounts, devices, entries] = await Promise.all([repo.listAccounts(), repo.listAllDevices(), repo.listActiveIpAcls()]);
-    this.index = DecisionIndex.build(snapshotOf(accounts, devices, entries), this.reportInvalidUserAgent);
+    this.trunkEntries = new TrunkEntries();
+    this.index = DecisionIndex.build(snapshotOf(accounts, devices, entries.map((r) => this.trunkEntries.of(r))), this.reportInvalidUserAgent);
     this.paths = new Map(accounts.map((a) => [a.id, a.path]));
     this.lists = new Map(accounts.map((a) => [a.id, a.accessList]));
     this.lastChangeId = lastChangeId;
@@ -204,8 +219,11 @@ export class Decisions implements DecisionReader {
       }
       await pace();
     }
-    if (allTrunks) this.index.replaceTrunks(await this.builder.build(trunkEntries(await repo.listActiveIpAcls())));
-    else await this.applyBlocks(blocks);
+    if (allTrunks) {
+      const entries = new TrunkEntries();
+      this.index.replaceTrunks(await this.builder.build((await repo.listActiveIpAcls()).map((r) => entries.of(r))));
+      this.trunkEntries = entries;
+    } else await this.applyBlocks(blocks);
     if (allTrunks || blocks.size > 0) this.onTrunksChanged?.();
     for (const follower of this.followers) await follower.apply(changes);
     this.lastChangeId = changes[changes.length - 1]!.id;
@@ -230,7 +248,7 @@ export class Decisions implements DecisionReader {
       }
       for (const [subject, block] of changed) {
         const winner = winners.get(subject);
-        this.index.trunkTable.setBlock(block, winner ? trunkEntry(winner) : null);
+        this.index.trunkTable.setBlock(block, winner ? this.trunkEntries.of(winner) : null);
         await pace();
       }
     }
