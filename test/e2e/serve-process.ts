@@ -32,6 +32,8 @@ export async function startServe(db: string, httpPort: number, realm: string, fl
       await fetch(`${base}/v2/health`);
       break;
     } catch {
+      // A server that exited (a port taken, say) is reported at once, not after the wait.
+      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`the server exited before answering (${child.exitCode ?? child.signalCode}); its stderr is above`);
       // SIP workers (one per core) build their own index before the API answers.
       if (i > 600) throw new Error('the server did not start');
       await new Promise((r) => setTimeout(r, 100));

@@ -50,9 +50,13 @@ export function loopbackAddress(): string {
   return `127.${byte()}.${byte()}.${byte()}`;
 }
 
-/** A random high port; with a fresh loopback address a clash is all but impossible. */
+/**
+ * A random port below Linux's ephemeral range (32768–60999), from which every connection takes
+ * its local port: a port picked there may be held on 127.0.0.1 by another test's connection.
+ * With a fresh loopback address a clash is all but impossible.
+ */
 export function highPort(): number {
-  return 20000 + Math.floor(Math.random() * 40000);
+  return 20000 + Math.floor(Math.random() * 12768);
 }
 
 /** The SIP messages sipp logged as received with -trace_msg, as text. */
