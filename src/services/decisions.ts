@@ -148,7 +148,7 @@ export class Decisions implements DecisionReader {
     const repo = this.store.read;
     const lastChangeId = await repo.lastChangeId();
     for (const follower of this.followers) await follower.load();
-    const [accounts, devices, entries] = await Promise.all([repo.listAccounts(), repo.listAllDevices(), repo.listActiveIpAcls()]);
+    const [accounts, devices, entries] = await Promise.all([repo.listAccounts(), repo.listAllDevices(), repo.listActiveIndexIpAcls()]);
     this.trunkEntries = new TrunkEntries();
     this.index = DecisionIndex.build(snapshotOf(accounts, devices, entries.map((r) => this.trunkEntries.of(r))), this.reportInvalidUserAgent);
     this.paths = new Map(accounts.map((a) => [a.id, a.path]));
@@ -221,7 +221,7 @@ export class Decisions implements DecisionReader {
     }
     if (allTrunks) {
       const entries = new TrunkEntries();
-      this.index.replaceTrunks(await this.builder.build((await repo.listActiveIpAcls()).map((r) => entries.of(r))));
+      this.index.replaceTrunks(await this.builder.build((await repo.listActiveIndexIpAcls()).map((r) => entries.of(r))));
       this.trunkEntries = entries;
     } else await this.applyBlocks(blocks);
     if (allTrunks || blocks.size > 0) this.onTrunksChanged?.();

@@ -306,6 +306,10 @@ export function contractSuite(name: string, open: () => Promise<OpenedStore>, op
       assert.equal((await store.read.listIpAcls({})).length, 4);
       assert.equal(await store.read.countIpAcls(t1.id), 2);
       assert.deepEqual((await store.read.listActiveIpAcls()).map((e) => e.id), [e1.id, e4.id].sort());
+      assert.deepEqual(
+        await store.read.listActiveIndexIpAcls(),
+        (await store.read.listActiveIpAcls()).map(({ id, trunkId, accountId, ipAddress, family, rangeLo, prefix }) => ({ id, trunkId, accountId, ipAddress, family, rangeLo, prefix })),
+      );
 
       const updated: IpAclRow = { ...e2, enabled: true, description: 'now on', revision: '2-e', updatedAt: '2026-01-02T00:00:00Z' };
       await store.transaction((tx) => tx.updateIpAcl(updated));
