@@ -1,8 +1,8 @@
 // What every write of trunk IP ACL entries checks inside its transaction (api.md §5), and the
 // store work of a trunk's bulk create (issue 23). Kept apart from trunks.ts, with light imports,
 // because a bulk create's transaction may run in a worker thread of the store's own
-// (store.transactionAside: SQLite's statements and COMMIT then never hold the event loop), which
-// loads this module alone.
+// (store.transactionAside: its statements, rows, audit entries and COMMIT then never hold the
+// event loop), which loads this module alone.
 
 import type { IpAclRow, Json, Repository, TrunkRow } from '../store/port.ts';
 import type { Actor } from './actor.ts';

@@ -267,10 +267,11 @@ export interface Store {
    */
   transaction<T>(fn: (tx: Repository) => Promise<T>): Promise<T>;
   /**
-   * Optional (SQLite): runs `task` — the function `name` exported by the module at URL `module`,
-   * called as (tx, input) — in one transaction on a connection of its own in a worker thread, so
-   * that its statements and its COMMIT never hold the event loop (a bulk load's). Queued with
-   * every other transaction. `input` and the result cross threads as structured clones; an error
+   * Optional (every store but an in-memory SQLite one): runs `task` — the function `name`
+   * exported by the module at URL `module`, called as (tx, input) — in one transaction on a
+   * connection of its own in a worker thread, so that its statements, rows and COMMIT never hold
+   * the event loop (a bulk load's). It takes its turn with every other transaction (SQLite: in
+   * the store's queue; PostgreSQL: behind the writer lock). `input` and the result cross threads as structured clones; an error
    * thrown comes back as an Error with the thrown one's name, message and own fields. With
    * `rollback`, the transaction is rolled back once the task has returned.
    */

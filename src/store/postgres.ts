@@ -22,6 +22,7 @@ import type { Repository, Store } from './port.ts';
 import { StoreUnavailableError, UniqueViolationError } from './port.ts';
 import type { SqlExecutor } from './sql-repository.ts';
 import { SqlRepository } from './sql-repository.ts';
+import { AsideRunner } from './aside-runner.ts';
 
 type Param = string | number | null | readonly string[];
 
@@ -307,6 +308,8 @@ export async function openPostgresStore(url: string): Promise<PostgresStore> {
   };
   let listener: ChangeListener | null = null;
   let closed = false;
+  const aside = new AsideRunner(new URL('./postgres-aside-worker.js', import.meta.url), { url });
+  let asideQueue: Promise<unknown> = Promise.resolve();
 
   return {
     kind: 'postgres',
@@ -339,6 +342,13 @@ export async function openPostgresStore(url: string): Promise<PostgresStore> {
         client.release(broken);
       }
     },
+    transactionAside<I, O>(task: { readonly module: string; readonly name: string }, input: I, options: { rollback?: boolean } = {}): Promise<O> {
+      // The worker runs one task at a time; they wait for the writer lock like any transaction.
+      const run = () => aside.run<O>(task, input, options.rollback === true);
+      const ran = asideQueue.then(run, run);
+      asideQueue = ran.catch(() => undefined);
+      return ran;
+    },
     async ping() {
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<never>((_, reject) => {
@@ -361,6 +371,7 @@ export async function openPostgresStore(url: string): Promise<PostgresStore> {
       closed = true;
       listeners.clear();
       await listener?.close();
+      await aside.close();
       await Promise.all([readPool.end(), writePool.end()]);
     },
   };

@@ -13,6 +13,7 @@ import { loadMigrations, statementsOf } from './migrations.ts';
 import type { Repository, Store } from './port.ts';
 import { UniqueViolationError } from './port.ts';
 import { pace } from './turns.ts';
+import { AsideRunner } from './aside-runner.ts';
 import type { SqlExecutor } from './sql-repository.ts';
 import { SqlRepository } from './sql-repository.ts';
 
@@ -105,61 +106,6 @@ class Checkpointer {
   }
 }
 
-/** One task at a time (the store's queue sees to it) in the aside worker, started on first need. */
-class AsideRunner {
-  private worker: Promise<Worker> | null = null;
-
-  constructor(private readonly file: string) {}
-
-  async run<O>(task: { readonly module: string; readonly name: string }, input: unknown, rollback: boolean): Promise<O> {
-    const worker = await (this.worker ??= this.start());
-    return new Promise<O>((resolve, reject) => {
-      const onError = (error: Error) => {
-        worker.off('message', onMessage);
-        this.worker = null;
-        reject(error);
-      };
-      const onMessage = (reply: { output?: O; error?: { name: string; message: string } }) => {
-        worker.off('error', onError);
-        worker.unref();
-        if (reply.error) reject(Object.assign(new Error(reply.error.message), reply.error));
-        else resolve(reply.output!);
-      };
-      worker.once('message', onMessage);
-      worker.once('error', onError);
-      // A task awaited keeps the process alive (a CLI import); an idle worker does not.
-      worker.ref();
-      worker.postMessage({ module: task.module, name: task.name, input, rollback });
-    });
-  }
-
-  private start(): Promise<Worker> {
-    const worker = new Worker(new URL('./sqlite-aside-worker.js', import.meta.url), { workerData: { file: this.file } });
-    return new Promise((resolve, reject) => {
-      worker.once('message', () => {
-        worker.off('error', reject);
-        worker.unref();
-        resolve(worker);
-      });
-      worker.once('error', (error) => {
-        this.worker = null;
-        reject(error);
-      });
-    });
-  }
-
-  async close(): Promise<void> {
-    const started = this.worker;
-    this.worker = null;
-    const worker = await started?.catch(() => null);
-    if (!worker) return;
-    const exited = new Promise((resolve) => worker.once('exit', resolve));
-    worker.ref();
-    worker.postMessage({ close: true });
-    await exited;
-  }
-}
-
 /** A connection as every one of the store's is set up (the aside worker opens its own with it). */
 export function openConnection(file: string): Database.Database {
   const db = new Database(file);
@@ -204,7 +150,7 @@ export function openSqliteStore(file: string): Store {
   let turn: NodeJS.Immediate | null = null;
   let group: { resolve: () => void; reject: (error: unknown) => void }[] = [];
   const checkpoints = file === ':memory:' ? null : new Checkpointer(file);
-  const aside = file === ':memory:' ? null : new AsideRunner(file);
+  const aside = file === ':memory:' ? null : new AsideRunner(new URL('./sqlite-aside-worker.js', import.meta.url), { file });
   const endGroup = () => {
     turnPassed = false;
     const members = group;

@@ -1,4 +1,4 @@
-// Tasks the SQLite store's aside worker runs in the tests (sqlite-aside.test.ts): the worker
+// Tasks the stores' aside workers run in the tests (aside.test.ts): the worker
 // imports this module by its URL, as it imports a service's.
 
 import type { IpRow, Repository } from '../../../src/store/port.ts';
