@@ -3,11 +3,10 @@
 // live index as that change, named in the change feed by its block.
 
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { assertError, ok } from '../support/responses.ts';
 import { startHarness, type Harness } from '../support/harness.ts';
-import { admin, BASE_URL, schemaUrl, unreachable } from '../support/postgres.ts';
+import { freshSchema, unreachable } from '../support/postgres.ts';
 
 const FLAGS = { maxIpAclsPerTrunk: '5' };
 
@@ -30,14 +29,13 @@ async function onSqlite() {
 
 /** A fresh schema of the test database: the bulk's transaction then runs in PostgreSQL's aside worker. */
 async function onPostgres() {
-  const schema = `t_${randomBytes(6).toString('hex')}`;
-  await admin((c) => c.query(`CREATE SCHEMA ${schema}`));
-  const harness = await startHarness({ ...FLAGS, databaseUrl: schemaUrl(BASE_URL, schema) });
+  const schema = await freshSchema();
+  const harness = await startHarness({ ...FLAGS, databaseUrl: schema.url });
   return {
     harness,
     async cleanup() {
       await harness.close();
-      await admin((c) => c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`));
+      await schema.drop();
     },
   };
 }

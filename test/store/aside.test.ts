@@ -5,27 +5,17 @@
 // CI=true, where that is a failure.
 
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { openPostgresStore } from '../../src/store/postgres.ts';
-import { openSqliteStore } from '../../src/store/sqlite.ts';
 import type { Store } from '../../src/store/port.ts';
-import { admin, BASE_URL, schemaUrl, unreachable } from '../support/postgres.ts';
+import { unreachable } from '../support/postgres.ts';
+import { openPostgresInFreshSchema, openSqliteInTempDir, type OpenedStore } from './open-stores.ts';
 import { ip } from './tasks/aside-tasks.ts';
 
 const module = new URL('./tasks/aside-tasks.ts', import.meta.url).href;
 
-interface Opened {
-  store: Store;
-  cleanup(): Promise<void>;
-}
-
-function asideSuite(name: string, open: () => Promise<Opened>, skip?: string): void {
+function asideSuite(name: string, open: () => Promise<OpenedStore>, skip?: string): void {
   describe(`transactions aside: ${name}`, skip === undefined ? {} : { skip }, () => {
-    let opened: Opened;
+    let opened: OpenedStore;
     let store: Store;
     before(async () => {
       opened = await open();
@@ -88,22 +78,10 @@ function asideSuite(name: string, open: () => Promise<Opened>, skip?: string): v
   });
 }
 
-async function openSqlite(): Promise<Opened> {
-  const dir = mkdtempSync(join(tmpdir(), 'ipwarden-aside-'));
-  const store = openSqliteStore(join(dir, 'aside.db'));
-  return {
-    store,
-    async cleanup() {
-      await store.close();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
-
-asideSuite('sqlite', openSqlite);
+asideSuite('sqlite', openSqliteInTempDir);
 
 test('sqlite: a task takes its place in the store\'s queue, after what was asked before it and before what was asked after', async () => {
-  const { store, cleanup } = await openSqlite();
+  const { store, cleanup } = await openSqliteInTempDir();
   try {
     await store.transactionAside!({ module, name: 'insertIps' }, { from: 1, to: 1, busyMs: 0 });
     const earlier = store.transaction((tx) => tx.insertIp(ip(2)));
@@ -121,19 +99,4 @@ const unavailable = await unreachable();
 if (unavailable && process.env.CI === 'true') {
   test('PostgreSQL is reachable (required under CI)', () => assert.fail(unavailable));
 }
-asideSuite(
-  'postgres',
-  async () => {
-    const schema = `t_${randomBytes(6).toString('hex')}`;
-    await admin((c) => c.query(`CREATE SCHEMA ${schema}`));
-    const store = await openPostgresStore(schemaUrl(BASE_URL, schema));
-    return {
-      store,
-      async cleanup() {
-        await store.close();
-        await admin((c) => c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`));
-      },
-    };
-  },
-  unavailable ?? undefined,
-);
+asideSuite('postgres', openPostgresInFreshSchema, unavailable ?? undefined);

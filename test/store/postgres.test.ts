@@ -9,21 +9,8 @@ import { test } from 'node:test';
 import { openPostgresStore } from '../../src/store/postgres.ts';
 import { StoreUnavailableError } from '../../src/store/port.ts';
 import { contractSuite } from './contract.ts';
+import { openPostgresInFreshSchema } from './open-stores.ts';
 import { admin, BASE_URL, schemaUrl, unreachable } from '../support/postgres.ts';
-
-
-async function openInFreshSchema() {
-  const schema = `t_${randomBytes(6).toString('hex')}`;
-  await admin((c) => c.query(`CREATE SCHEMA ${schema}`));
-  const store = await openPostgresStore(schemaUrl(BASE_URL, schema));
-  return {
-    store,
-    async cleanup() {
-      await store.close();
-      await admin((c) => c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`));
-    },
-  };
-}
 
 const unavailable = await unreachable();
 if (unavailable && process.env.CI === 'true') {
@@ -33,7 +20,7 @@ if (unavailable && process.env.CI === 'true') {
 }
 const skip = unavailable ?? undefined;
 
-contractSuite('postgres', openInFreshSchema, skip === undefined ? {} : { skip });
+contractSuite('postgres', openPostgresInFreshSchema, skip === undefined ? {} : { skip });
 
 test('postgres: migrations are idempotent and two nodes opening one schema together do not race', skip === undefined ? {} : { skip }, async () => {
   const schema = `t_${randomBytes(6).toString('hex')}`;
@@ -53,7 +40,7 @@ test('postgres: migrations are idempotent and two nodes opening one schema toget
 });
 
 test('postgres: a commit on one store is notified to another within 100 ms', skip === undefined ? {} : { skip }, async () => {
-  const a = await openInFreshSchema();
+  const a = await openPostgresInFreshSchema();
   const schema = (a.store as { schema?: string }).schema!;
   const b = await openPostgresStore(schemaUrl(BASE_URL, schema));
   try {

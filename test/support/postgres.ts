@@ -1,6 +1,7 @@
 // The PostgreSQL the tests use (IPWARDEN_TEST_DATABASE_URL, else the local test database): is it
 // reachable, a URL for one schema of it, and an admin connection for set-up and clean-up.
 
+import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 
 export const BASE_URL = process.env.IPWARDEN_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -40,4 +41,11 @@ export async function admin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T
   } finally {
     await client.end();
   }
+}
+
+/** A fresh schema of the test database: its URL, and `drop()` for the clean-up. */
+export async function freshSchema(): Promise<{ url: string; drop(): Promise<void> }> {
+  const schema = `t_${randomBytes(6).toString('hex')}`;
+  await admin((c) => c.query(`CREATE SCHEMA ${schema}`));
+  return { url: schemaUrl(BASE_URL, schema), drop: () => admin(async (c) => void (await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`))) };
 }
