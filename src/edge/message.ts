@@ -93,6 +93,12 @@ export function parseMessage(bytes: Buffer, framed = false): SipMessage | null {
  * NUL and the rest are refused for the same reason: whatever reads the head next may split on them.
  */
 function requireCleanHead(bytes: Buffer, start: number, end: number): void {
+  const at = firstControl(bytes, start, end);
+  if (at >= 0) throw new SipParseError(`control character 0x${bytes[at]!.toString(16).padStart(2, '0')} in the head`);
+}
+
+/** Where the first byte of `bytes[start, end)` that requireCleanHead refuses is, or -1. */
+export function firstControl(bytes: Buffer, start: number, end: number): number {
   for (let i = start; i < end; i++) {
     const c = bytes[i]!;
     if (c >= 32 && c !== 127) continue;
@@ -101,8 +107,9 @@ function requireCleanHead(bytes: Buffer, start: number, end: number): void {
       i++;
       continue;
     }
-    throw new SipParseError(`control character 0x${c.toString(16).padStart(2, '0')} in the head`);
+    return i;
   }
+  return -1;
 }
 
 function startLine(line: string, headers: SipHeader[], body: Buffer): SipMessage {
@@ -198,6 +205,7 @@ export function serializeMessage(message: SipMessage): Buffer {
       : `SIP/2.0 ${message.status} ${message.reason}\r\n`;
   for (const h of message.headers) head += `${h.name}: ${h.value}\r\n`;
   head += '\r\n';
+  if (message.body.length === 0) return Buffer.from(head, 'latin1');
   const headLength = Buffer.byteLength(head, 'latin1');
   const out = Buffer.allocUnsafe(headLength + message.body.length);
   out.write(head, 0, 'latin1');

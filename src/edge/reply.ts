@@ -1,6 +1,5 @@
 // The responses the edge answers itself, statelessly (RFC 3261 §8.2.6, §16.3): a rejection
 // (603 Rejected by ACL by default, api.md §7) and 483 Too Many Hops.
-import { hash } from 'node:crypto';
 import { header, type SipHeader, type SipRequest, type SipResponse } from './message.ts';
 import { addressParam } from './uri.ts';
 
@@ -31,6 +30,8 @@ export function parseSipReject(mode?: string, code?: string | number, reason?: s
 /** The To tag the edge puts on its own responses, so the ACK that follows can be told apart. */
 export const EDGE_TAG_PREFIX = 'iwr-';
 
+const NO_BODY = Buffer.alloc(0);
+
 /** A response to `request` from the edge itself; the request's Vias already carry `received`. */
 export function replyTo(request: SipRequest, status: number, reason: string): SipResponse {
   const copied: SipHeader[] = [];
@@ -39,13 +40,27 @@ export function replyTo(request: SipRequest, status: number, reason: string): Si
     else if (h.key === 'to') copied.push({ ...h, value: withTag(h.value, request) });
   }
   copied.push({ name: 'Content-Length', key: 'content-length', value: '0' });
-  return { type: 'response', status, reason, headers: copied, body: Buffer.alloc(0) };
+  return { type: 'response', status, reason, headers: copied, body: NO_BODY };
 }
 
 function withTag(to: string, request: SipRequest): string {
   if (addressParam(to, 'tag') !== undefined) return to;
-  // Deterministic, so a retransmitted request gets the very same response.
-  const identity = `${header(request.headers, 'via')}|${header(request.headers, 'call-id')}`;
-  const tag = hash('md5', identity, 'base64url').slice(0, 12);
-  return `${to};tag=${EDGE_TAG_PREFIX}${tag}`;
+  // Deterministic, so a retransmitted request gets the very same response (RFC 3261 §8.2.6.2:
+  // a stateless UAS makes its tag from the request), as Kamailio's sl makes its own from a CRC.
+  return `${to};tag=${EDGE_TAG_PREFIX}${tagOf(`${header(request.headers, 'via')}|${header(request.headers, 'call-id')}`)}`;
+}
+
+/**
+ * 64 bits of `identity`: two FNV-1a-style hashes (their own seeds and multipliers), in base 36.
+ * A tag keeps no secret, so a cryptographic hash, several times the cost, would buy nothing.
+ */
+function tagOf(identity: string): string {
+  let a = 0x811c9dc5;
+  let b = 0x050c5d1f;
+  for (let i = 0; i < identity.length; i++) {
+    const c = identity.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x5bd1e995);
+  }
+  return (a >>> 0).toString(36).padStart(7, '0') + (b >>> 0).toString(36).padStart(7, '0');
 }

@@ -19,12 +19,13 @@ export function addressUri(value: string): string {
 /** The header parameter `name` (e.g. tag), looking only after the URI. */
 export function addressParam(value: string, name: string): string | undefined {
   const close = value.lastIndexOf('>');
-  const params = value.slice(close < 0 ? 0 : close + 1).split(';');
-  for (let i = 1; i < params.length; i++) {
-    const param = params[i]!;
-    const eq = param.indexOf('=');
-    const key = (eq < 0 ? param : param.slice(0, eq)).trim().toLowerCase();
-    if (key === name) return eq < 0 ? '' : param.slice(eq + 1).trim();
+  for (let at = value.indexOf(';', close + 1); at >= 0; ) {
+    const next = value.indexOf(';', at + 1);
+    const end = next < 0 ? value.length : next;
+    const eq = value.indexOf('=', at + 1);
+    const keyEnd = eq >= 0 && eq < end ? eq : end;
+    if (value.slice(at + 1, keyEnd).trim().toLowerCase() === name) return keyEnd === end ? '' : value.slice(keyEnd + 1, end).trim();
+    at = next;
   }
   return undefined;
 }

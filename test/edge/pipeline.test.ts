@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { header, parseMessage, type SipMessage } from '../../src/edge/message.ts';
-import { handlePacket, type EdgeContext, type Outcome } from '../../src/edge/pipeline.ts';
+import { handlePacket, isNewCall, type EdgeContext, type Outcome } from '../../src/edge/pipeline.ts';
 import { DEFAULT_REJECT } from '../../src/edge/reply.ts';
 import { FakeRules } from './fake-rules.ts';
 
@@ -204,6 +204,50 @@ describe('stateless proxying', () => {
     const deniedAck = request({ method: 'ACK', to: '<sip:bob@a.example>;tag=uas', cseq: '1 ACK' });
     assert.deepEqual(handlePacket(context(), deniedAck, stranger), { action: 'drop', reason: 'ack_absorbed' });
     assert.equal(handlePacket(context(), deniedAck, CALLER).action, 'forward');
+  });
+
+  it('tells its own ACK by the To line however it is written, before parsing the rest', () => {
+    const stranger = { host: '198.51.100.99', port: 5062 };
+    const to = header(replied(handlePacket(context(), request(), stranger)).message.headers, 'to')!;
+    const absorbed = { action: 'drop', reason: 'ack_absorbed' };
+    const ack = request({ method: 'ACK', to, cseq: '1 ACK' }).toString('latin1');
+    for (const written of [ack.replace('\r\nTo: ', '\r\nt: '), ack.replace('\r\nTo: ', '\r\nTO :'), ack.replace(';tag=', ' ;TAG = ')]) {
+      assert.deepEqual(handlePacket(context(), Buffer.from(written, 'latin1'), CALLER), absorbed, written);
+    }
+    // A To line continued on the next is left to the whole parse, which absorbs it as well.
+    const continued = ack.replace(`\r\nTo: ${to}`, `\r\nTo: <sip:bob@a.example>\r\n ${to.slice(to.indexOf(';'))}`);
+    assert.notEqual(continued, ack);
+    assert.deepEqual(handlePacket(context(), Buffer.from(continued, 'latin1'), CALLER), absorbed);
+    // Nothing of it is sent anywhere, so what else it holds does not matter: even no Via.
+    assert.deepEqual(handlePacket(context(), Buffer.from(ack.replace(/\r\nVia: [^\r]*/, ''), 'latin1'), CALLER), absorbed);
+    // The edge's tag as a URI parameter, or in From, is not the edge's tag on the To header.
+    for (const other of [
+      request({ method: 'ACK', to: '<sip:bob@a.example;tag=iwr-x>;tag=uas', cseq: '1 ACK' }),
+      request({ method: 'ACK', to: '<sip:bob@a.example>;tag=uas', from: '<sip:alice@a.example>;tag=iwr-x', cseq: '1 ACK' }),
+      Buffer.from(ack.replace('ACK ', 'ack '), 'latin1'),
+    ]) {
+      assert.notDeepEqual(handlePacket(context(), other, CALLER), absorbed, other.toString('latin1'));
+    }
+  });
+
+  it('answers a retransmission with the very same 603, and another call with another To tag', () => {
+    const stranger = { host: '198.51.100.99', port: 5062 };
+    const toTag = (bytes: Buffer) => header(replied(handlePacket(context(), bytes, stranger)).message.headers, 'to');
+    assert.equal(toTag(request()), toTag(request()));
+    assert.notEqual(toTag(request()), toTag(request({ via: [`SIP/2.0/UDP ${CALLER.host}:${CALLER.port};branch=z9hG4bKcaller2;rport`] })));
+  });
+
+  it('tells a new call from its start and To line (isNewCall), and nothing else', () => {
+    assert.equal(isNewCall(request()), true);
+    assert.equal(isNewCall(Buffer.from(request().toString('latin1').replace('\r\nTo: ', '\r\nt: '), 'latin1')), true);
+    assert.equal(isNewCall(request({ to: '<sip:bob@a.example>;tag=b1' })), false, 'in a dialog');
+    assert.equal(isNewCall(request({ to: '<sip:bob@a.example;tag=b1>' })), true, 'a URI parameter is no tag');
+    assert.equal(isNewCall(request({ method: 'BYE' })), false);
+    assert.equal(isNewCall(request({ method: 'ACK' })), false);
+    assert.equal(isNewCall(Buffer.from(request().toString('latin1').replace('INVITE ', 'invite '), 'latin1')), false);
+    // Whatever cannot be told at a glance is not a new call to it: the edge then reads it whole.
+    assert.equal(isNewCall(Buffer.from(request().toString('latin1').replace('\r\nTo: <sip:bob@a.example>', '\r\nTo:\r\n <sip:bob@a.example>'), 'latin1')), false);
+    assert.equal(isNewCall(request().subarray(0, 60)), false);
   });
 
   it('drops malformed requests: missing Via, From, Call-ID', () => {
