@@ -16,7 +16,7 @@ import { EgressSockets, type EgressSocketStatus } from './egress-sockets.ts';
 import { formatHostPort, unmapped, type Endpoint, type Listener, type StreamTransport, type Transport } from './endpoint.ts';
 import { createEdgeMetrics } from './metrics.ts';
 import { NameCache } from './name-cache.ts';
-import { handlePacket, localAddress, type EdgeContext, type Outcome } from './pipeline.ts';
+import { handlePacket, isNewCall, localAddress, type EdgeContext, type Outcome } from './pipeline.ts';
 import type { RejectPolicy } from './reply.ts';
 import { QueueDelay } from './queue-delay.ts';
 import { DEFAULT_STREAM_LIMITS, Streams, type SourceAdmission, type StreamConnection, type StreamLimits } from './streams.ts';
@@ -37,6 +37,13 @@ const RECV_BUFFER_BYTES = 4 * 1024 * 1024;
  * past the bound while each datagram waits a few milliseconds.
  */
 const SHED_AFTER_MS = 100;
+/**
+ * A new call's INVITE that waited longer than SIP's T1 (RFC 3261 §17.1.1.2: 500 ms) has been sent
+ * again by its caller, and the copy is behind it in the queue: it is dropped unread, so a backlog
+ * drains at the cost of a glance a datagram instead of being answered twice. Only by the kernel's
+ * receive timestamp (the batched socket): the backlog's age is no measure of one datagram's wait.
+ */
+const STALE_AFTER_MS = 500;
 /** How often the TLS certificate and key files are looked at for a renewal. */
 const CERTIFICATE_POLL_MS = 2000;
 
@@ -51,6 +58,8 @@ export interface EdgeOptions {
   branchKey?: string;
   /** New calls are answered 503 once the receive queue has been non-empty this long (ms). */
   shedAfterMs?: number;
+  /** A new call's INVITE that waited this long in the receive queue (ms) is dropped unread. */
+  staleAfterMs?: number;
   /** Relay to the upstream from a socket of this process's own (SIP workers share `listen`). */
   ownUpstreamSocket?: boolean;
   /** SIP workers: how many processes listen on the UDP listener (each binds it, SO_REUSEPORT). */
@@ -270,11 +279,13 @@ export async function startEdge(opts: EdgeOptions, rules: DecisionReader, deps: 
   }
 
   const shedAfterMs = opts.shedAfterMs ?? SHED_AFTER_MS;
+  const staleAfterMs = opts.staleAfterMs ?? STALE_AFTER_MS;
   /** `waitedMs`: the datagram's time in the receive queue where the socket knows it; else the queue's backlog stands for it. */
   function receive(queue: QueueDelay, bytes: Buffer, host: string, port: number, dedicatedIp?: string, waitedMs?: number): void {
     metrics.received();
     const waited = waitedMs ?? queue.read();
     metrics.queueDelay(waited);
+    if (waitedMs !== undefined && waitedMs > staleAfterMs && isNewCall(bytes)) return metrics.count({ action: 'drop', reason: 'stale' });
     const source = { host: unmapped(host), port };
     act(decide(bytes, source, waited > shedAfterMs, dedicatedIp, 'udp'), source, dedicatedIp, undefined);
   }

@@ -181,10 +181,6 @@ describe('startEdge when handling a packet throws', () => {
 
 describe('startEdge when it falls behind (issue 22: no congestion collapse)', () => {
   it('answers new calls 503 with Retry-After while in-dialog requests flow on, and takes calls again once caught up', async () => {
-    const busy = (ms: number) => {
-      const until = performance.now() + ms;
-      while (performance.now() < until);
-    };
     const rules = new FakeRules().addTrunk('127.0.0.2', 'acct-t', 'trunk-t');
     let slowMs = 1;
     const slow = { trunkEntryFor: (ip: string) => (busy(slowMs), rules.trunkEntryFor(ip)), decideByRealm: rules.decideByRealm.bind(rules) };
@@ -197,25 +193,19 @@ describe('startEdge when it falls behind (issue 22: no congestion collapse)', ()
       { registry, logger: pino({ level: 'silent' }) },
     );
     const { port } = trunk.address();
-    const request = (method: string, id: string, toTag: boolean) =>
-      [`${method} sip:bob@a.example SIP/2.0`, `Via: SIP/2.0/UDP 127.0.0.2:${port};branch=z9hG4bK${method}${id}`, 'From: <sip:alice@a.example>;tag=1',
-        `To: <sip:bob@a.example>${toTag ? ';tag=2' : ''}`, `Call-ID: ${id}`, `CSeq: 2 ${method}`, 'Content-Length: 0', '', ''].join('\r\n');
     const atTrunk: SipMessage[] = [];
     const atUpstream: SipMessage[] = [];
     trunk.on('message', (bytes) => atTrunk.push(parseMessage(bytes)!));
     upstream.on('message', (bytes) => atUpstream.push(parseMessage(bytes)!));
-    const until = async (done: () => boolean, ms: number) => {
-      for (const started = Date.now(); !done() && Date.now() - started < ms; ) await new Promise((r) => setTimeout(r, 10));
-    };
     try {
       // 600 datagrams at once, 1 ms of work each: the last waits about 600 ms without shedding.
       const sent = { INVITE: 0, BYE: 0 };
       for (let i = 0; i < 600; i++) {
         const method = i % 4 === 3 ? 'BYE' : 'INVITE';
         sent[method]++;
-        trunk.send(request(method, `c${i}`, method === 'BYE'), edge.address.port, '127.0.0.1');
+        trunk.send(sipRequest(port, method, `c${i}`, method === 'BYE'), edge.address.port, '127.0.0.1');
       }
-      await until(() => atTrunk.length + atUpstream.length >= sent.INVITE + sent.BYE, 5000);
+      await until(async () => atTrunk.length + atUpstream.length >= sent.INVITE + sent.BYE - staleOf(await registry.metrics()), 5000);
 
       const byes = atUpstream.filter((m) => m.type === 'request' && m.method === 'BYE');
       const shed = atTrunk.filter((m) => m.type === 'response' && m.status === 503);
@@ -223,7 +213,8 @@ describe('startEdge when it falls behind (issue 22: no congestion collapse)', ()
       assert.equal(byes.length, sent.BYE, 'every in-dialog request went on');
       assert.ok(shed.length > 0, 'some new calls were answered 503');
       assert.ok(invitesOn.length > 0, 'the calls read before the backlog grew went on');
-      assert.equal(shed.length + invitesOn.length, sent.INVITE);
+      // Those that waited past 500 ms were dropped unread instead (the next test).
+      assert.equal(shed.length + invitesOn.length + staleOf(await registry.metrics()), sent.INVITE);
       assert.ok(shed.every((m) => m.headers.some((h) => h.key === 'retry-after' && /^\d+$/.test(h.value))));
       assert.ok(shed.every((m) => m.type === 'response' && m.reason === 'Service Unavailable'));
       const metrics = await registry.metrics();
@@ -233,7 +224,7 @@ describe('startEdge when it falls behind (issue 22: no congestion collapse)', ()
       // Caught up: the next new call goes on.
       slowMs = 0;
       atUpstream.length = 0;
-      trunk.send(request('INVITE', 'after', false), edge.address.port, '127.0.0.1');
+      trunk.send(sipRequest(port, 'INVITE', 'after', false), edge.address.port, '127.0.0.1');
       await until(() => atUpstream.length > 0, 2000);
       assert.equal(atUpstream[0]?.type === 'request' && atUpstream[0].method, 'INVITE');
     } finally {
@@ -242,4 +233,75 @@ describe('startEdge when it falls behind (issue 22: no congestion collapse)', ()
       trunk.close();
     }
   });
+
+  it("drops a new call's INVITE unread once it waited past the caller's first retransmission, and nothing else", async () => {
+    const rules = new FakeRules().addTrunk('127.0.0.2', 'acct-t', 'trunk-t');
+    let slowMs = 5;
+    const slow = { trunkEntryFor: (ip: string) => (busy(slowMs), rules.trunkEntryFor(ip)), decideByRealm: rules.decideByRealm.bind(rules) };
+    const upstream = await udp('127.0.0.1');
+    const trunk = await udp('127.0.0.2');
+    const registry = new Registry();
+    // Shedding out of the way: only the stale drop acts (at 150 ms here, as at 500 ms in production).
+    const edge = await startEdge(
+      { listen: [{ transport: 'udp', host: '127.0.0.1', port: 0 }], upstream: { host: '127.0.0.1', port: upstream.address().port }, reject: DEFAULT_REJECT, socket: 'batch', shedAfterMs: 60_000, staleAfterMs: 150 },
+      slow,
+      { registry, logger: pino({ level: 'silent' }) },
+    );
+    const { port } = trunk.address();
+    const atTrunk: SipMessage[] = [];
+    const atUpstream: SipMessage[] = [];
+    trunk.on('message', (bytes) => atTrunk.push(parseMessage(bytes)!));
+    upstream.on('message', (bytes) => atUpstream.push(parseMessage(bytes)!));
+    const received = async () => Number(/ipwarden_sip_packets_received_total (\d+)/.exec(await registry.metrics())?.[1]);
+    try {
+      // 300 datagrams at once, 5 ms of work each read whole: 1.5 s of work if nothing were dropped.
+      const sent = { INVITE: 0, BYE: 0, reINVITE: 0 };
+      for (let i = 0; i < 300; i++) {
+        const kind = i % 5 === 3 ? 'BYE' : i % 5 === 4 ? 'reINVITE' : 'INVITE';
+        sent[kind]++;
+        const method = kind === 'BYE' ? 'BYE' : 'INVITE';
+        trunk.send(sipRequest(port, method, `c${i}`, kind !== 'INVITE'), edge.address.port, '127.0.0.1');
+      }
+      await until(async () => (await received()) === 300, 5000);
+      await until(async () => atUpstream.length >= 300 - staleOf(await registry.metrics()), 2000);
+      const stale = staleOf(await registry.metrics());
+      const on = (method: string, inDialog: boolean) =>
+        atUpstream.filter((m) => m.type === 'request' && m.method === method && m.headers.some((h) => h.key === 'to' && h.value.includes('tag=') === inDialog)).length;
+      assert.ok(stale > 0, 'some new calls waited too long');
+      assert.ok(on('INVITE', false) > 0, 'the calls read in time went on');
+      assert.equal(on('INVITE', false) + stale, sent.INVITE, 'every other new call went on');
+      assert.equal(on('BYE', true), sent.BYE, 'every in-dialog request went on, however long it waited');
+      assert.equal(on('INVITE', true), sent.reINVITE, 'a re-INVITE is in a dialog');
+      assert.deepEqual(atTrunk, [], 'nothing was answered');
+
+      // Caught up: a new call goes on.
+      slowMs = 0;
+      atUpstream.length = 0;
+      trunk.send(sipRequest(port, 'INVITE', 'after', false), edge.address.port, '127.0.0.1');
+      await until(async () => atUpstream.length > 0, 2000);
+      assert.equal(atUpstream[0]?.type === 'request' && atUpstream[0].method, 'INVITE');
+    } finally {
+      await edge.close();
+      upstream.close();
+      trunk.close();
+    }
+  });
 });
+
+function busy(ms: number): void {
+  const until = performance.now() + ms;
+  while (performance.now() < until);
+}
+
+function sipRequest(port: number, method: string, id: string, toTag: boolean): string {
+  return [`${method} sip:bob@a.example SIP/2.0`, `Via: SIP/2.0/UDP 127.0.0.2:${port};branch=z9hG4bK${method}${id}`, 'From: <sip:alice@a.example>;tag=1',
+    `To: <sip:bob@a.example>${toTag ? ';tag=2' : ''}`, `Call-ID: ${id}`, `CSeq: 2 ${method}`, 'Content-Length: 0', '', ''].join('\r\n');
+}
+
+function staleOf(metrics: string): number {
+  return Number(/ipwarden_sip_packets_dropped_total\{reason="stale"\} (\d+)/.exec(metrics)?.[1] ?? 0);
+}
+
+async function until(done: () => boolean | Promise<boolean>, ms: number): Promise<void> {
+  for (const started = Date.now(); !(await done()) && Date.now() - started < ms; ) await new Promise((r) => setTimeout(r, 10));
+}
