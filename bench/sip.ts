@@ -1,4 +1,4 @@
-// `npm run bench:sip [-- --quick] [--rules index|map] [--workers N] [--socket batch|dgram] [--transports udp,tcp] [--no-kamailio] [--kamailio-children N]`
+// `npm run bench:sip [-- --quick] [--rules index|map] [--workers N] [--socket batch|dgram] [--transports udp,tcp] [--calls answered,rejected] [--entries 10000,100000] [--cpu-cap F] [--no-kamailio] [--kamailio-children N]`
 // The SIP edge under sipp at increasing call rates, answered (allowed, to a sipp UAS) and
 // rejected (603) calls, over UDP and over TCP (every sipp on one connection, `-t t1`), with 10 k
 // and 100 k entries in the rule set, and Kamailio 5.6's permissions module through the same
@@ -8,7 +8,9 @@
 // machine's cores; on a 2-core machine that also runs sipp's UAC and UAS, one worker each is the
 // even match (a second edge worker costs a quarter more CPU a call: smaller batches). Each contender is
 // charged with its own processes' CPU. Then the platform's outbound calls through a dedicated IP
-// (§7.1), answered by the UAS as the carrier, with the edge in this process. Exits 0 once it ran.
+// (§7.1), answered by the UAS as the carrier, with the edge in this process. `--cpu-cap F` gives
+// each contender F of a core (cpu-cap.ts) on a ladder scaled by F, so the rates compare what the
+// same CPU buys where sipp would saturate first; the egress row is then left out. Exits 0 once it ran.
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,6 +25,7 @@ import { startEdgeCluster } from '../src/edge/cluster.ts';
 import { startEdge } from '../src/edge/server.ts';
 import type { EgressSource } from '../src/services/egress-pool.ts';
 import { sippMissing } from '../test/edge/sipp.ts';
+import { CpuCap } from './sip/cpu-cap.ts';
 import { cpuSeconds, processTree } from './sip/cpu.ts';
 import type { BenchWorkerSettings } from './sip/edge-worker.ts';
 import { kamailioMissing, startKamailio } from './sip/kamailio.ts';
@@ -40,24 +43,48 @@ const { values: args } = parseArgs({
     workers: { type: 'string', default: '1' },
     socket: { type: 'string', default: 'batch' },
     transports: { type: 'string', default: 'udp,tcp' },
+    calls: { type: 'string', default: 'answered,rejected' },
+    entries: { type: 'string', default: '10000,100000' },
+    'cpu-cap': { type: 'string' },
   },
 });
 if (args.socket !== 'batch' && args.socket !== 'dgram') throw new Error('--socket must be batch or dgram');
 const SOCKET = args.socket;
 
-const SIZES = [10_000, 100_000];
+const SIZES = args.entries.split(',').map(Number);
+if (SIZES.some((n) => !Number.isInteger(n) || n < 1)) throw new Error('--entries must list whole numbers');
 type Transport = 'udp' | 'tcp';
 const TRANSPORTS = args.transports.split(',').filter((t): t is Transport => t === 'udp' || t === 'tcp');
-const KINDS: CallKind[] = ['answered', 'rejected'];
+const KINDS = args.calls.split(',').filter((k): k is 'answered' | 'rejected' => k === 'answered' || k === 'rejected');
+const CAP = openCap(args['cpu-cap']);
 // A rejected call is a third of an answered one's packets: its ladder goes on up to what sipp
 // and the two cores sustain (40,000/s failed for both contenders, the load generator saturated).
+// Under a cap, rungs a share of a core apart: an eighth to two cores' worth of calls at about
+// 80 µs an answered call and 20 µs a rejected one, in steps of 10-15 % where the contenders end.
 const RATES: Record<CallKind, readonly number[]> = args.quick
   ? { answered: [1000, 2000, 4000, 8000], rejected: [1000, 2000, 4000, 8000], egress: [1000, 2000, 4000, 8000] }
-  : {
-      answered: [500, 1000, 2000, 3000, 4000, 6000, 8000, 10000, 12000],
-      rejected: [500, 1000, 2000, 4000, 8000, 12000, 16000, 24000, 32000],
-      egress: [500, 1000, 2000, 3000, 4000, 6000, 8000, 10000, 12000],
-    };
+  : CAP
+    ? {
+        answered: capped(CAP.fraction, [1500, 3000, 4500, 6000, 7500, 9000, 10500, 12000, 13500, 15000, 17000, 19000, 22000, 25000]),
+        rejected: capped(CAP.fraction, [5000, 10000, 15000, 20000, 25000, 30000, 35000, 40000, 45000, 50000, 55000, 60000, 70000, 80000, 90000, 100000, 115000, 130000, 150000]),
+        egress: [],
+      }
+    : {
+        answered: [500, 1000, 2000, 3000, 4000, 6000, 8000, 10000, 12000],
+        rejected: [500, 1000, 2000, 4000, 8000, 12000, 16000, 24000, 32000],
+        egress: [500, 1000, 2000, 3000, 4000, 6000, 8000, 10000, 12000],
+      };
+
+function openCap(fraction: string | undefined): CpuCap | null {
+  if (fraction === undefined) return null;
+  const cap = CpuCap.open(Number(fraction));
+  if (typeof cap === 'string') throw new Error(cap);
+  return cap;
+}
+
+function capped(fraction: number, perCore: readonly number[]): number[] {
+  return perCore.map((rate) => Math.max(1, Math.round(rate * fraction)));
+}
 const SECONDS = args.quick ? 1 : 10;
 // 127.0.0.0/8 is all loopback: each party gets its own address, so ports never clash.
 const SOURCES: Record<CallKind, string> = { answered: '127.77.0.1', rejected: '127.77.0.2', egress: '127.77.0.3' };
@@ -91,10 +118,13 @@ async function main(): Promise<void> {
   const workers = Number(args.workers);
   const children = Number(args['kamailio-children'] ?? Math.max(1, workers));
   if (TRANSPORTS.length === 0) throw new Error('--transports must list udp and/or tcp');
+  if (KINDS.length === 0) throw new Error('--calls must list answered and/or rejected');
+  if (CAP && workers === 0) throw new Error('--cpu-cap caps worker processes: it needs --workers 1 or more');
   console.log(
     `SIP edge bench${args.quick ? ' (quick)' : ''}: rule set "${args.rules}", edge ${workers === 0 ? 'in this process' : `in ${workers} worker process(es)`} on ${SOCKET} UDP sockets, ` +
       `over ${TRANSPORTS.join(' and ')}, ${SECONDS} s per step, rates ${RATES.answered.join(', ')} answered and ${RATES.rejected.join(', ')} rejected calls/s; ` +
-      `Kamailio ${noKamailio ?? `5.6 with ${children} UDP worker(s) (over TCP: ${children} TCP worker(s))`}`,
+      `Kamailio ${noKamailio ?? `5.6 with ${children} UDP worker(s) (over TCP: ${children} TCP worker(s))`}` +
+      (CAP ? `; each contender's processes capped at ${CAP.fraction} of a core` : ''),
   );
 
   await measureUdpCost({ host: UDP_COST_HOST, count: args.quick ? 20_000 : 100_000, runs: args.quick ? 3 : 5 });
@@ -109,9 +139,11 @@ async function main(): Promise<void> {
       console.log(`\n${entries.toLocaleString('en')} entries (rule set built in ${(performance.now() - built).toFixed(0)} ms)`);
       measurePipeline(rules, { allowed: { host: SOURCES.answered, port: 5061 }, denied: { host: SOURCES.rejected, port: 5061 }, uas: UAS, realm: BENCH_REALM });
       const edge = await startOurEdge(dir, addresses, workers);
+      const edgeGroup = CAP?.group(`ipwarden-${entries}`, edge.pids());
       try {
         for (const transport of TRANSPORTS) {
           const kamailio = noKamailio ? null : await startBaseline(dir, addresses, children, transport);
+          const kamailioGroup = kamailio && CAP?.group(`kamailio-${entries}-${transport}`, processTree(kamailio.pid));
           try {
             for (const kind of KINDS) {
               const setup = (proxy: typeof UAS, cpu: () => number): LadderSetup => ({
@@ -126,14 +158,18 @@ async function main(): Promise<void> {
             }
           } finally {
             await kamailio?.stop();
+            if (kamailioGroup) CAP?.release(kamailioGroup);
           }
         }
       } finally {
         await edge.close();
+        if (edgeGroup) CAP?.release(edgeGroup);
       }
     }
-    console.log('\nOutbound through a dedicated IP (edge in this process, no rule set asked, Kamailio not compared)');
-    rows.push({ entries: null, transport: 'udp', kind: 'egress', ours: await climbEgress(dir), kamailio: undefined });
+    if (!CAP) {
+      console.log('\nOutbound through a dedicated IP (edge in this process, no rule set asked, Kamailio not compared)');
+      rows.push({ entries: null, transport: 'udp', kind: 'egress', ours: await climbEgress(dir), kamailio: undefined });
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -149,7 +185,7 @@ async function startOurEdge(dir: string, addresses: readonly string[], workers: 
       registry: new Registry(),
       logger: pino({ level: 'warn' }),
     });
-    return { address: on(edge.listeners), cpu: () => process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6, close: edge.close };
+    return { address: on(edge.listeners), cpu: () => process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6, pids: () => [], close: edge.close };
   }
   const addressFile = join(dir, `addresses-${addresses.length}.txt`);
   writeFileSync(addressFile, addresses.join('\n'));
@@ -160,7 +196,7 @@ async function startOurEdge(dir: string, addresses: readonly string[], workers: 
     workerSettings,
     logger: pino({ level: 'warn' }),
   });
-  return { address: on(cluster.listeners), cpu: () => cpuSeconds(cluster.pids()), close: cluster.close };
+  return { address: on(cluster.listeners), cpu: () => cpuSeconds(cluster.pids()), pids: () => cluster.pids(), close: cluster.close };
 }
 
 /** The platform (the edge's upstream host) calls the carrier through the edge's main socket; the calls leave from DEDICATED. */
@@ -213,7 +249,7 @@ function printSummary(rows: Row[]): void {
   const at = (climb: Climb | undefined, r: number | undefined) => climb?.steps.find((s) => s.rate === r && s.ok);
   const cpu = (step: StepResult | undefined) => (step === undefined ? '-' : step.cpuUsPerCall.toFixed(0));
   const p99 = (step: StepResult | undefined) => (step?.p99Ms === undefined ? '-' : String(step.p99Ms));
-  console.log('\nHighest rate with every call on time (calls/s); the recovery rung runs that rate again right after the rung that failed;');
+  console.log('\nHighest rate with every call on time and a p99 within T1, 500 ms (calls/s); the recovery rung runs that rate again right after the rung that failed, every call on time;');
   console.log('CPU µs a call and INVITE→final p99 ms at the highest rate both sustain (whole ms, as sipp traces them)');
   console.log('entries   over  calls      ipwarden recovery  kamailio recovery  ours/kam  at rate  CPU µs ours/kam  p99 ms ours/kam');
   const behind: string[] = [];
