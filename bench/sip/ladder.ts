@@ -62,7 +62,9 @@ export async function climb(setup: LadderSetup, kind: CallKind, onStep: (step: S
     if (!step.ok) {
       // Issue 22: after an overload, the contender must serve what it served before at once.
       if (best === null) return { best, steps };
-      // Here every call completing on time is enough: the backlog the overload left is being drained.
+      // Issue 22: the rate served before, within 2 s of the overload's end (the failed rung's
+      // sipp has stopped sending). Every call on time is enough: it starts behind that backlog.
+      await new Promise((resume) => setTimeout(resume, RECOVERY_GRACE_MS));
       const recovery = await runStep(setup, kind, best.rate, false);
       onStep(recovery, 'recovery');
       return { best, steps, recovery };
@@ -78,6 +80,8 @@ export async function climb(setup: LadderSetup, kind: CallKind, onStep: (step: S
  * 10 s rung, a 4 MiB receive buffer and sipp's patience can hide, but a longer overload cannot.
  */
 const KEPT_UP_P99_MS = 500;
+/** How long after an overload a contender may take to serve its rate again (issue 22). */
+const RECOVERY_GRACE_MS = 2000;
 
 async function runStep(setup: LadderSetup, kind: CallKind, rate: number, keepUp = true): Promise<StepResult> {
   const dir = mkdtempSync(join(setup.dir, `${kind}-${rate}-`));
