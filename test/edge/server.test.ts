@@ -7,7 +7,7 @@ import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { parseMessage, type SipMessage } from '../../src/edge/message.ts';
 import { DEFAULT_REJECT } from '../../src/edge/reply.ts';
-import { startEdge } from '../../src/edge/server.ts';
+import { startEdge, type EdgeOptions } from '../../src/edge/server.ts';
 import { FakeRules } from './fake-rules.ts';
 
 async function udp(host: string): Promise<Socket> {
@@ -181,29 +181,15 @@ describe('startEdge when handling a packet throws', () => {
 
 describe('startEdge when it falls behind (issue 22: no congestion collapse)', () => {
   it('answers new calls 503 with Retry-After while in-dialog requests flow on, and takes calls again once caught up', async () => {
-    const rules = new FakeRules().addTrunk('127.0.0.2', 'acct-t', 'trunk-t');
-    let slowMs = 1;
-    const slow = { trunkEntryFor: (ip: string) => (busy(slowMs), rules.trunkEntryFor(ip)), decideByRealm: rules.decideByRealm.bind(rules) };
-    const upstream = await udp('127.0.0.1');
-    const trunk = await udp('127.0.0.2');
-    const registry = new Registry();
-    const edge = await startEdge(
-      { listen: [{ transport: 'udp', host: '127.0.0.1', port: 0 }], upstream: { host: '127.0.0.1', port: upstream.address().port }, reject: DEFAULT_REJECT },
-      slow,
-      { registry, logger: pino({ level: 'silent' }) },
-    );
-    const { port } = trunk.address();
-    const atTrunk: SipMessage[] = [];
-    const atUpstream: SipMessage[] = [];
-    trunk.on('message', (bytes) => atTrunk.push(parseMessage(bytes)!));
-    upstream.on('message', (bytes) => atUpstream.push(parseMessage(bytes)!));
+    const behind = await behindEdge(1);
+    const { atTrunk, atUpstream, registry } = behind;
     try {
       // 600 datagrams at once, 1 ms of work each: the last waits about 600 ms without shedding.
       const sent = { INVITE: 0, BYE: 0 };
       for (let i = 0; i < 600; i++) {
         const method = i % 4 === 3 ? 'BYE' : 'INVITE';
         sent[method]++;
-        trunk.send(sipRequest(port, method, `c${i}`, method === 'BYE'), edge.address.port, '127.0.0.1');
+        behind.send(method, `c${i}`, method === 'BYE');
       }
       await until(async () => atTrunk.length + atUpstream.length >= sent.INVITE + sent.BYE - staleOf(await registry.metrics()), 5000);
 
@@ -220,38 +206,16 @@ describe('startEdge when it falls behind (issue 22: no congestion collapse)', ()
       const metrics = await registry.metrics();
       assert.match(metrics, new RegExp(`ipwarden_sip_requests_rejected_total\\{reason="overload"\\} ${shed.length}\\b`));
       assert.match(metrics, /ipwarden_sip_queue_delay_seconds_bucket\{le="0\.5"\} \d+/);
-
-      // Caught up: the next new call goes on.
-      slowMs = 0;
-      atUpstream.length = 0;
-      trunk.send(sipRequest(port, 'INVITE', 'after', false), edge.address.port, '127.0.0.1');
-      await until(() => atUpstream.length > 0, 2000);
-      assert.equal(atUpstream[0]?.type === 'request' && atUpstream[0].method, 'INVITE');
+      await behind.takesNewCalls();
     } finally {
-      await edge.close();
-      upstream.close();
-      trunk.close();
+      await behind.close();
     }
   });
 
   it("drops a new call's INVITE unread once it waited past the caller's first retransmission, and nothing else", async () => {
-    const rules = new FakeRules().addTrunk('127.0.0.2', 'acct-t', 'trunk-t');
-    let slowMs = 5;
-    const slow = { trunkEntryFor: (ip: string) => (busy(slowMs), rules.trunkEntryFor(ip)), decideByRealm: rules.decideByRealm.bind(rules) };
-    const upstream = await udp('127.0.0.1');
-    const trunk = await udp('127.0.0.2');
-    const registry = new Registry();
     // Shedding out of the way: only the stale drop acts (at 150 ms here, as at 500 ms in production).
-    const edge = await startEdge(
-      { listen: [{ transport: 'udp', host: '127.0.0.1', port: 0 }], upstream: { host: '127.0.0.1', port: upstream.address().port }, reject: DEFAULT_REJECT, socket: 'batch', shedAfterMs: 60_000, staleAfterMs: 150 },
-      slow,
-      { registry, logger: pino({ level: 'silent' }) },
-    );
-    const { port } = trunk.address();
-    const atTrunk: SipMessage[] = [];
-    const atUpstream: SipMessage[] = [];
-    trunk.on('message', (bytes) => atTrunk.push(parseMessage(bytes)!));
-    upstream.on('message', (bytes) => atUpstream.push(parseMessage(bytes)!));
+    const behind = await behindEdge(5, { socket: 'batch', shedAfterMs: 60_000, staleAfterMs: 150 });
+    const { atTrunk, atUpstream, registry } = behind;
     const received = async () => Number(/ipwarden_sip_packets_received_total (\d+)/.exec(await registry.metrics())?.[1]);
     try {
       // 300 datagrams at once, 5 ms of work each read whole: 1.5 s of work if nothing were dropped.
@@ -259,8 +223,7 @@ describe('startEdge when it falls behind (issue 22: no congestion collapse)', ()
       for (let i = 0; i < 300; i++) {
         const kind = i % 5 === 3 ? 'BYE' : i % 5 === 4 ? 'reINVITE' : 'INVITE';
         sent[kind]++;
-        const method = kind === 'BYE' ? 'BYE' : 'INVITE';
-        trunk.send(sipRequest(port, method, `c${i}`, kind !== 'INVITE'), edge.address.port, '127.0.0.1');
+        behind.send(kind === 'BYE' ? 'BYE' : 'INVITE', `c${i}`, kind !== 'INVITE');
       }
       await until(async () => (await received()) === 300, 5000);
       await until(async () => atUpstream.length >= 300 - staleOf(await registry.metrics()), 2000);
@@ -273,20 +236,54 @@ describe('startEdge when it falls behind (issue 22: no congestion collapse)', ()
       assert.equal(on('BYE', true), sent.BYE, 'every in-dialog request went on, however long it waited');
       assert.equal(on('INVITE', true), sent.reINVITE, 'a re-INVITE is in a dialog');
       assert.deepEqual(atTrunk, [], 'nothing was answered');
-
-      // Caught up: a new call goes on.
-      slowMs = 0;
-      atUpstream.length = 0;
-      trunk.send(sipRequest(port, 'INVITE', 'after', false), edge.address.port, '127.0.0.1');
-      await until(async () => atUpstream.length > 0, 2000);
-      assert.equal(atUpstream[0]?.type === 'request' && atUpstream[0].method, 'INVITE');
+      await behind.takesNewCalls();
     } finally {
-      await edge.close();
-      upstream.close();
-      trunk.close();
+      await behind.close();
     }
   });
 });
+
+/**
+ * An edge whose every decision costs `ms` of CPU, a trunk (127.0.0.2) calling through it, and
+ * what the trunk and the upstream hear back.
+ */
+async function behindEdge(ms: number, options: Partial<EdgeOptions> = {}) {
+  const rules = new FakeRules().addTrunk('127.0.0.2', 'acct-t', 'trunk-t');
+  const work = { ms };
+  const slow = { trunkEntryFor: (ip: string) => (busy(work.ms), rules.trunkEntryFor(ip)), decideByRealm: rules.decideByRealm.bind(rules) };
+  const upstream = await udp('127.0.0.1');
+  const trunk = await udp('127.0.0.2');
+  const registry = new Registry();
+  const edge = await startEdge(
+    { listen: [{ transport: 'udp', host: '127.0.0.1', port: 0 }], upstream: { host: '127.0.0.1', port: upstream.address().port }, reject: DEFAULT_REJECT, ...options },
+    slow,
+    { registry, logger: pino({ level: 'silent' }) },
+  );
+  const atTrunk: SipMessage[] = [];
+  const atUpstream: SipMessage[] = [];
+  trunk.on('message', (bytes) => atTrunk.push(parseMessage(bytes)!));
+  upstream.on('message', (bytes) => atUpstream.push(parseMessage(bytes)!));
+  const send = (method: string, id: string, toTag: boolean) => trunk.send(sipRequest(trunk.address().port, method, id, toTag), edge.address.port, '127.0.0.1');
+  return {
+    registry,
+    atTrunk,
+    atUpstream,
+    send,
+    /** Caught up (decisions cheap again), the next new call goes on. */
+    async takesNewCalls() {
+      work.ms = 0;
+      atUpstream.length = 0;
+      send('INVITE', 'after', false);
+      await until(() => atUpstream.length > 0, 2000);
+      assert.equal(atUpstream[0]?.type === 'request' && atUpstream[0].method, 'INVITE');
+    },
+    async close() {
+      await edge.close();
+      upstream.close();
+      trunk.close();
+    },
+  };
+}
 
 function busy(ms: number): void {
   const until = performance.now() + ms;
