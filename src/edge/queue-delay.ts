@@ -37,30 +37,3 @@ export class QueueDelay {
     return this.drained ? 0 : now - this.backlogSince;
   }
 }
-
-/**
- * Whether a socket's new calls are being shed (server.ts): from the moment a datagram has waited
- * past `startMs` until one waits less than `stopMs`. Shedding only while the wait is past the bound
- * would hold the queue at the bound for as long as calls keep coming at about the edge's rate, so
- * the edge would not get back to short waits after an overload; shedding on down to `stopMs`
- * drains the backlog first.
- */
-export class Shedding {
-  private on = false;
-
-  update(waitedMs: number, startMs: number, stopMs: number): boolean {
-    if (waitedMs > startMs) this.on = true;
-    else if (waitedMs < stopMs) this.on = false;
-    return this.on;
-  }
-}
-
-/** A socket's receive queue: how long it has kept datagrams waiting, and whether new calls are shed because of it. */
-export interface Backlog {
-  delay: QueueDelay;
-  shedding: Shedding;
-}
-
-export function newBacklog(readsPerTurn: number): Backlog {
-  return { delay: new QueueDelay(readsPerTurn), shedding: new Shedding() };
-}

@@ -18,7 +18,7 @@ import { createEdgeMetrics } from './metrics.ts';
 import { NameCache } from './name-cache.ts';
 import { handlePacket, isNewCall, localAddress, type EdgeContext, type Outcome } from './pipeline.ts';
 import type { RejectPolicy } from './reply.ts';
-import { newBacklog, type Backlog } from './queue-delay.ts';
+import { QueueDelay } from './queue-delay.ts';
 import { DEFAULT_STREAM_LIMITS, Streams, type SourceAdmission, type StreamConnection, type StreamLimits } from './streams.ts';
 import { ThrottledLog } from './throttled-log.ts';
 import { DGRAM_READS_PER_TURN, edgeSockets, type EdgeSocket, type EdgeSockets } from './udp-socket.ts';
@@ -37,8 +37,6 @@ const RECV_BUFFER_BYTES = 4 * 1024 * 1024;
  * past the bound while each datagram waits a few milliseconds.
  */
 const SHED_AFTER_MS = 100;
-/** Once shedding, new calls are shed until a datagram has waited less than this share of the bound (queue-delay.ts's Shedding). */
-const SHED_UNTIL_SHARE = 0.2;
 /**
  * A new call's INVITE that waited longer than SIP's T1 (RFC 3261 §17.1.1.2: 500 ms) has been sent
  * again by its caller, and the copy is behind it in the queue: it is dropped unread, so a backlog
@@ -58,7 +56,7 @@ export interface EdgeOptions {
   reject: RejectPolicy;
   /** The key of the branch MAC (pipeline.ts); random per process when absent. */
   branchKey?: string;
-  /** New calls are answered 503 once a datagram has waited this long (ms), until one has waited less than a fifth of it. */
+  /** New calls are answered 503 once the receive queue has been non-empty this long (ms). */
   shedAfterMs?: number;
   /** A new call's INVITE that waited this long in the receive queue (ms) is dropped unread. */
   staleAfterMs?: number;
@@ -176,14 +174,14 @@ export async function startEdge(opts: EdgeOptions, rules: DecisionReader, deps: 
     else logger.warn({ err: failure.error, host: failure.host, ...more }, 'cannot resolve an outbound Request-URI host');
   });
   // Each dedicated IP's socket has its own receive queue, so its own measure of the backlog.
-  const queues = new Map<string, Backlog>();
+  const queues = new Map<string, QueueDelay>();
   const egress = opts.egress && new EgressSockets({
     port: opts.egress.port,
     recvBufferSize: RECV_BUFFER_BYTES,
     logger,
     onMessage: (ip, bytes, rinfo) => {
       let queue = queues.get(ip);
-      if (queue === undefined) queues.set(ip, (queue = newBacklog(DGRAM_READS_PER_TURN)));
+      if (queue === undefined) queues.set(ip, (queue = new QueueDelay(DGRAM_READS_PER_TURN)));
       receive(queue, bytes, rinfo.address, rinfo.port, ip);
     },
     onError: (_ip, error) => socketError(error),
@@ -283,13 +281,13 @@ export async function startEdge(opts: EdgeOptions, rules: DecisionReader, deps: 
   const shedAfterMs = opts.shedAfterMs ?? SHED_AFTER_MS;
   const staleAfterMs = opts.staleAfterMs ?? STALE_AFTER_MS;
   /** `waitedMs`: the datagram's time in the receive queue where the socket knows it; else the queue's backlog stands for it. */
-  function receive(queue: Backlog, bytes: Buffer, host: string, port: number, dedicatedIp?: string, waitedMs?: number): void {
+  function receive(queue: QueueDelay, bytes: Buffer, host: string, port: number, dedicatedIp?: string, waitedMs?: number): void {
     metrics.received();
-    const waited = waitedMs ?? queue.delay.read();
+    const waited = waitedMs ?? queue.read();
     metrics.queueDelay(waited);
     if (waitedMs !== undefined && waitedMs > staleAfterMs && isNewCall(bytes)) return metrics.count({ action: 'drop', reason: 'stale' });
     const source = { host: unmapped(host), port };
-    act(decide(bytes, source, queue.shedding.update(waited, shedAfterMs, shedAfterMs * SHED_UNTIL_SHARE), dedicatedIp, 'udp'), source, dedicatedIp, undefined);
+    act(decide(bytes, source, waited > shedAfterMs, dedicatedIp, 'udp'), source, dedicatedIp, undefined);
   }
 
   // Over a stream the kernel's flow control holds a sender back and nothing is retransmitted, so
@@ -343,7 +341,7 @@ interface Datagram {
 
 interface DatagramHandlers {
   /** `queue`: the backlog of the socket it came on; `bytes` is valid during the call only; `waitedMs` as EdgeSocketOptions'. */
-  onMessage(queue: Backlog, bytes: Buffer, host: string, port: number, waitedMs?: number): void;
+  onMessage(queue: QueueDelay, bytes: Buffer, host: string, port: number, waitedMs?: number): void;
   onError(error: Error): void;
 }
 
@@ -351,7 +349,7 @@ interface DatagramHandlers {
 async function openDatagram(sockets: EdgeSockets, listen: Endpoint, upstream: Endpoint, share: 'own' | number, on: DatagramHandlers): Promise<Datagram> {
   const listenHost = await resolve(listen.host);
   const open = (port: number, as: 'own' | number) => {
-    const queue = newBacklog(sockets.readsPerTurn);
+    const queue = new QueueDelay(sockets.readsPerTurn);
     // A large receive buffer rides out bursts (the kernel caps it at net.core.rmem_max).
     return sockets.open({
       host: listenHost,

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { QueueDelay, Shedding, type QueueClock } from '../../src/edge/queue-delay.ts';
+import { QueueDelay, type QueueClock } from '../../src/edge/queue-delay.ts';
 
 /** Turns of the event loop by hand: `turn(n, msEach)` reads n datagrams, then ends the turn. */
 function loop() {
@@ -41,13 +41,5 @@ describe('QueueDelay', () => {
     assert.deepEqual(waits, [0, 63, 95, 127, 159], 'a full batch each turn: the backlog is as old as its first read');
     assert.equal(Math.max(...l.turn(7, 1)), 166, 'the turn that empties the queue still reads old datagrams');
     assert.equal(Math.max(...l.turn(32, 1)), 0);
-  });
-});
-
-describe('Shedding', () => {
-  it('starts past the bound and stops only once a wait falls under the lower one, so a backlog drains', () => {
-    const shedding = new Shedding();
-    const seen = [5, 90, 101, 99, 50, 20, 19, 50, 99, 100, 101, 30].map((ms) => shedding.update(ms, 100, 20));
-    assert.deepEqual(seen, [false, false, true, true, true, true, false, false, false, false, true, true]);
   });
 });
