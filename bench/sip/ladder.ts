@@ -51,6 +51,7 @@ export async function climb(setup: LadderSetup, kind: CallKind, onStep: (step: S
   // Warm the JIT (and caches) up before anything is measured; the result is not reported.
   await runStep({ ...setup, seconds: 1 }, kind, setup.rates[0]! / 2);
   const steps: StepResult[] = [];
+  let failed: number | undefined;
   for (const rate of setup.rates) {
     let step = await runStep(setup, kind, rate);
     // One lost datagram fails a whole step (the scenarios do not retransmit 200s), and this
@@ -58,19 +59,21 @@ export async function climb(setup: LadderSetup, kind: CallKind, onStep: (step: S
     if (!step.ok) step = await runStep(setup, kind, rate);
     onStep(step);
     steps.push(step);
-    if (step.ok) continue;
-    const best = await confirm(setup, kind, steps.filter((s) => s.ok).reverse(), onStep);
-    if (best === null) return { best, steps };
-    // Issue 22: after an overload, the rate served before, within 2 s of the overload's end (the
-    // failed rung's sipp has stopped sending). Every call on time is enough: it starts behind the
-    // backlog the overload left.
-    onStep(await runStep(setup, kind, rate), 'overload again');
-    await settle();
-    const recovery = await runStep(setup, kind, best.rate, false);
-    onStep(recovery, 'recovery');
-    return { best, steps, recovery };
+    if (!step.ok) {
+      failed = rate;
+      break;
+    }
   }
-  return { best: await confirm(setup, kind, steps.filter((s) => s.ok).reverse(), onStep), steps };
+  const best = await confirm(setup, kind, steps.filter((s) => s.ok).reverse(), onStep);
+  if (best === null || failed === undefined) return { best, steps };
+  // Issue 22: after an overload, the rate served before, within 2 s of the overload's end (the
+  // failed rung's sipp has stopped sending). Every call on time is enough: it starts behind the
+  // backlog the overload left.
+  onStep(await runStep(setup, kind, failed), 'overload again');
+  await settle();
+  const recovery = await runStep(setup, kind, best.rate, false);
+  onStep(recovery, 'recovery');
+  return { best, steps, recovery };
 }
 
 /**

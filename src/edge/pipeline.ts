@@ -139,15 +139,17 @@ export function isNewCall(bytes: Buffer): boolean {
 
 /** SIP methods are case-sensitive. */
 function startsWith(bytes: Buffer, prefix: Buffer): boolean {
-  if (bytes.length > MAX_MESSAGE_BYTES || bytes.length < prefix.length) return false;
+  if (bytes.length < prefix.length) return false;
   for (let i = 0; i < prefix.length; i++) if (bytes[i] !== prefix[i]) return false;
   return true;
 }
 
 /** The value of the first To line, unless there is none, the next line continues it, or the head holds what the parse refuses. */
 function quickTo(bytes: Buffer): string | undefined {
+  // Larger datagrams, and heads with a control byte in them, are malformed whatever they are
+  // (issue 20): the parse says so.
+  if (bytes.length > MAX_MESSAGE_BYTES) return undefined;
   const headEnd = bytes.indexOf('\r\n\r\n', 0, 'latin1');
-  // A head with a control byte in it is malformed, whatever it is (issue 20): the parse says so.
   if (headEnd < 0 || firstControl(bytes, 0, headEnd) >= 0) return undefined;
   const to = TO_LINE.exec(bytes.toString('latin1', 0, headEnd + 2));
   return to === null || to[2] !== undefined ? undefined : to[1];
