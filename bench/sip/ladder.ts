@@ -65,11 +65,13 @@ export async function climb(setup: LadderSetup, kind: CallKind, onStep: (step: S
     }
   }
   const best = await confirm(setup, kind, steps.filter((s) => s.ok).reverse(), onStep);
-  if (best === null || failed === undefined) return { best, steps };
+  if (best === null) return { best, steps };
   // Issue 22: after an overload, the rate served before, within 2 s of the overload's end (the
   // failed rung's sipp has stopped sending). Every call on time is enough: it starts behind the
-  // backlog the overload left.
-  onStep(await runStep(setup, kind, failed), 'overload again');
+  // backlog the overload left. A contender that passed the ladder's top is overloaded past it,
+  // though sipp may be what runs out there: the whole machine was, and must serve again.
+  const overload = failed ?? Math.round(setup.rates.at(-1)! * PAST_THE_TOP);
+  onStep(await runStep(setup, kind, overload), failed === undefined ? 'overload past the top' : 'overload again');
   await settle();
   const recovery = await runStep(setup, kind, best.rate, false);
   onStep(recovery, 'recovery');
@@ -98,6 +100,8 @@ const settle = () => new Promise((resume) => setTimeout(resume, RECOVERY_GRACE_M
  * 10 s rung, a 4 MiB receive buffer and sipp's patience can hide, but a longer overload cannot.
  */
 const KEPT_UP_P99_MS = 500;
+/** The overload for a contender that passed the ladder's top: this many times the top rate. */
+const PAST_THE_TOP = 1.5;
 /** How long after an overload a contender may take to serve its rate again (issue 22). */
 const RECOVERY_GRACE_MS = 2000;
 
