@@ -101,7 +101,7 @@ const settle = () => new Promise((resume) => setTimeout(resume, RECOVERY_GRACE_M
  */
 const KEPT_UP_P99_MS = 500;
 /** The overload for a contender that passed the ladder's top: this many times the top rate. */
-const PAST_THE_TOP = 1.5;
+export const PAST_THE_TOP = 1.5;
 /** How long after an overload a contender may take to serve its rate again (issue 22). */
 const RECOVERY_GRACE_MS = 2000;
 
