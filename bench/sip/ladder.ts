@@ -92,6 +92,30 @@ async function confirm(setup: LadderSetup, kind: CallKind, passed: StepResult[],
   return null;
 }
 
+/**
+ * Two contenders at one rate, `rounds` rungs each, turn about (the first goes first in odd rounds,
+ * the second in even ones). One rung's CPU a call or p99 moves with the machine, by a third between
+ * runs here, so a comparison of the two takes the medians of these.
+ */
+export async function turnAbout(
+  setups: readonly [LadderSetup, LadderSetup],
+  kind: CallKind,
+  rate: number,
+  rounds: number,
+  onStep: (who: 0 | 1, step: StepResult) => void,
+): Promise<[StepResult[], StepResult[]]> {
+  const results: [StepResult[], StepResult[]] = [[], []];
+  for (let round = 0; round < rounds; round++) {
+    for (const who of round % 2 === 0 ? ([0, 1] as const) : ([1, 0] as const)) {
+      await settle();
+      const step = await runStep(setups[who], kind, rate);
+      onStep(who, step);
+      results[who].push(step);
+    }
+  }
+  return results;
+}
+
 const settle = () => new Promise((resume) => setTimeout(resume, RECOVERY_GRACE_MS));
 
 /**
