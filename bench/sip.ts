@@ -155,15 +155,17 @@ async function main(): Promise<void> {
                 dir, transport, proxy, uas: UAS, sources: SOURCES, realm: BENCH_REALM, rates: RATES[kind], seconds: SECONDS, cpu,
               });
               const label = `${kind}/${transport}`;
-              const ours = await climb(setup(edge.address(transport), edge.cpu), kind, (step, rung) => report('ipwarden', label, step, rung));
+              const oursSetup = setup(edge.address(transport), edge.cpu);
+              const ours = await climb(oursSetup, kind, (step, rung) => report('ipwarden', label, step, rung));
               const kamailioSetup = kamailio && setup(kamailio.address, () => cpuSeconds(processTree(kamailio.pid)));
               const theirs = kamailioSetup ? await climb(kamailioSetup, kind, (step, rung) => report('kamailio', label, step, rung)) : undefined;
-              const both = theirs?.best && ours.best ? Math.min(ours.best.rate, theirs.best.rate) : undefined;
-              const turns =
-                kamailioSetup && both !== undefined
-                  ? await turnAbout([setup(edge.address(transport), edge.cpu), kamailioSetup], kind, both, TURNS, (who, step) => report(who === 0 ? 'ipwarden' : 'kamailio', label, step, 'turn about'))
-                  : undefined;
-              rows.push({ entries, transport, kind, ours, kamailio: theirs, ...(turns ? { turns: { rate: both!, ours: turns[0], kamailio: turns[1] } } : {}) });
+              const row: Row = { entries, transport, kind, ours, kamailio: theirs };
+              if (kamailioSetup && theirs?.best && ours.best) {
+                const both = Math.min(ours.best.rate, theirs.best.rate);
+                const [oursTurns, theirTurns] = await turnAbout([oursSetup, kamailioSetup], kind, both, TURNS, (who, step) => report(who === 0 ? 'ipwarden' : 'kamailio', label, step, 'turn about'));
+                row.turns = { rate: both, ours: oursTurns, kamailio: theirTurns };
+              }
+              rows.push(row);
             }
           } finally {
             await kamailio?.stop();
