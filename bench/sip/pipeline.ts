@@ -29,12 +29,15 @@ function invite(from: Endpoint, edge: Endpoint, realm: string): Buffer {
   return Buffer.from(`${head.join('\r\n')}\r\n\r\n`, 'latin1');
 }
 
-/** The UAS's answer to `relayed` (the INVITE as the edge sent it on): its Vias copied. */
+/**
+ * The UAS's answer to `relayed` (the INVITE as the edge sent it on): its Vias copied into one
+ * folded line, as sipp's `[last_Via:]` writes them, so this is the response the ladder relays.
+ */
 function ok(relayed: Buffer, from: Endpoint, edge: Endpoint, uas: Endpoint, realm: string): Buffer {
-  const vias = relayed.toString('latin1').split('\r\n').filter((line) => line.startsWith('Via: '));
+  const vias = relayed.toString('latin1').split('\r\n').filter((line) => line.startsWith('Via: ')).map((line) => line.slice('Via: '.length));
   const head = [
     'SIP/2.0 200 OK',
-    ...vias,
+    `Via: ${vias.join(', ')}`,
     `From: sipp <sip:sipp@${realm}:${from.port}>;tag=1234SIPpTag001`,
     `To: service <sip:service@${realm}:${edge.port}>;tag=5678SIPpTag011`,
     `Call-ID: 1-1234@${from.host}`,
