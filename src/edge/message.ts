@@ -157,11 +157,23 @@ function parseHeaders(lines: string[]): SipHeader[] {
 
 /** Several values folded into one Via header become one entry each, so the first is popped. */
 function splitVias(headers: SipHeader[]): SipHeader[] {
-  if (!headers.some((h) => h.key === 'via' && h.value.includes(','))) return headers;
-  return headers.flatMap((h) =>
-    h.key === 'via' ? splitOutsideQuotes(h.value).map((value) => ({ ...h, value })) : [h],
-  );
+  // Most messages hold no folded Via and keep their list; a sipp UAS folds every response's.
+  let split: SipHeader[] | undefined;
+  for (let i = 0; i < headers.length; i++) {
+    const h = headers[i]!;
+    if (h.key !== 'via' || !h.value.includes(',')) {
+      split?.push(h);
+      continue;
+    }
+    split ??= headers.slice(0, i);
+    for (const value of splitOutsideQuotes(h.value)) split.push({ name: h.name, key: h.key, value });
+  }
+  return split ?? headers;
 }
+
+const QUOTE = 34;
+const BACKSLASH = 92;
+const COMMA = 44;
 
 /** Comma-separated values; commas inside quoted strings (a Via parameter may be quoted) stay. */
 export function splitOutsideQuotes(value: string): string[] {
@@ -169,10 +181,10 @@ export function splitOutsideQuotes(value: string): string[] {
   let quoted = false;
   let from = 0;
   for (let i = 0; i < value.length; i++) {
-    const c = value[i];
-    if (c === '"') quoted = !quoted;
-    else if (c === '\\' && quoted) i++;
-    else if (c === ',' && !quoted) {
+    const c = value.charCodeAt(i);
+    if (c === QUOTE) quoted = !quoted;
+    else if (c === BACKSLASH && quoted) i++;
+    else if (c === COMMA && !quoted) {
       parts.push(value.slice(from, i).trim());
       from = i + 1;
     }

@@ -68,6 +68,8 @@ describe('parseMessage', () => {
       message.headers.filter((h) => h.key === 'via').map((h) => h.value),
       ['SIP/2.0/UDP a:1;branch=z9hG4bK1', 'SIP/2.0/UDP b:2;branch=z9hG4bK2', 'SIP/2.0/UDP c:3;branch=z9hG4bK3;x="p,q"'],
     );
+    // The headers around them keep their places, and each Via entry the name it was written with.
+    assert.deepEqual(message.headers.map((h) => h.name), ['Via', 'Via', 'Call-ID', 'v']);
   });
 
   it('joins continuation lines to the header above', () => {
