@@ -76,12 +76,20 @@ export function workerListenPort(configured: number): number {
   return configured === 0 && pinned > 0 ? pinned : configured;
 }
 const STOP_TIMEOUT_MS = 5_000;
+/**
+ * V8's memory reducer collects and shrinks an idle process's heap (here about 80 s into a lull),
+ * and a worker's next traffic paid for it: at 4,000 answered calls/s after 150 s idle, the first
+ * half second's round trips reached 40–80 ms and the CPU a call rose 13–57 % for that rung,
+ * against 20 ms and 7–10 % with the reducer off (docs/performance.md, issue 22). What it would
+ * give back is the young generation and the garbage of the last burst, which traffic takes again.
+ */
+const WORKER_V8_FLAGS = ['--no-memory-reducer'];
 
 export async function startEdgeCluster(opts: EdgeClusterOptions): Promise<EdgeCluster> {
   const logger = opts.logger.child({ component: 'sip-workers' });
   const replicateTimeoutMs = opts.replicateTimeoutMs ?? 1000;
   // The entry is TypeScript: load tsx by its path, so a server started from any directory works.
-  cluster.setupPrimary({ exec: opts.entry, execArgv: ['--import', import.meta.resolve('tsx')] });
+  cluster.setupPrimary({ exec: opts.entry, execArgv: ['--import', import.meta.resolve('tsx'), ...WORKER_V8_FLAGS] });
   const live = new Set<Worker>();
   const caughtUp = new Map<Worker, number>();
   const waiting = new Set<() => void>();

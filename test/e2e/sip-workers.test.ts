@@ -23,14 +23,23 @@ async function udp(host: string): Promise<Socket> {
   return socket;
 }
 
-/** The pids of the SIP workers: the server's children that run the worker module. */
-function workerPids(server: ChildProcess): number[] {
+/** The command lines of the SIP workers: the server's children that run the worker module, each starting with its pid. */
+function workers(server: ChildProcess): string[] {
   try {
     const children = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(server.pid)], { encoding: 'utf8' }).split('\n');
-    return children.filter((line) => line.includes('edge-worker.ts')).map((line) => Number.parseInt(line.trim(), 10));
+    return children.filter((line) => line.includes('edge-worker.ts'));
   } catch {
     return [];
   }
+}
+
+function workerPids(server: ChildProcess): number[] {
+  return workers(server).map((line) => Number.parseInt(line.trim(), 10));
+}
+
+/** A worker's heap is never shrunk in a lull (cluster.ts): its next traffic would pay for it. */
+function assertNoMemoryReducer(server: ChildProcess): void {
+  for (const line of workers(server)) assert.match(line, / --no-memory-reducer /);
 }
 
 /**
@@ -140,6 +149,7 @@ describe('ipwarden serve --sip-workers 2', { timeout: 120_000 }, () => {
 
   it('runs two worker processes besides the API', () => {
     assert.equal(workerPids(server).length, 2);
+    assertNoMemoryReducer(server);
   });
 
   it('every packet after a write is answered is decided by the new rule, whichever worker reads it', async () => {
@@ -173,6 +183,7 @@ describe('ipwarden serve --sip-workers 2', { timeout: 120_000 }, () => {
       return pids.length === 2 && !pids.includes(victim) ? pids : undefined;
     });
     assert.ok(replaced.includes(survivor));
+    assertNoMemoryReducer(server);
     assert.equal(server.exitCode, null, 'the API process did not restart');
     assert.equal((await fetch(`${base}/v2/health`)).status, 200);
     const metrics = await until('two workers listening', async () => {
