@@ -79,7 +79,7 @@ const STOP_TIMEOUT_MS = 5_000;
 /**
  * V8's memory reducer collects and shrinks an idle process's heap (here about 80 s into a lull),
  * and a worker's next traffic paid for it: at 4,000 answered calls/s after 150 s idle, the first
- * half second's round trips reached 40–80 ms and the CPU a call rose 13–57 % for that rung,
+ * half second's round trips reached 40–80 ms and the CPU a call rose 13–53 % for that rung,
  * against 20 ms and 7–10 % with the reducer off (docs/performance.md, issue 22). What it would
  * give back is the young generation and the garbage of the last burst, which traffic takes again.
  */
