@@ -1,7 +1,7 @@
 // The parts of From / To the edge needs (RFC 3261 §20.20, §20.39, §19.1.1): the URI's user and
 // host, and the header's tag parameter.
 import type { Endpoint, Transport } from './endpoint.ts';
-import { SipParseError } from './message.ts';
+import { isLowercaseOf, SipParseError } from './message.ts';
 
 /** The URI of a name-addr (`"Bob" <sip:bob@b.example>;tag=1`) or addr-spec (`sip:bob@b.example;tag=1`). */
 export function addressUri(value: string): string {
@@ -24,7 +24,7 @@ export function addressParam(value: string, name: string): string | undefined {
     const end = next < 0 ? value.length : next;
     const eq = value.indexOf('=', at + 1);
     const keyEnd = eq >= 0 && eq < end ? eq : end;
-    if (value.slice(at + 1, keyEnd).trim().toLowerCase() === name) return keyEnd === end ? '' : value.slice(keyEnd + 1, end).trim();
+    if (isLowercaseOf(value.slice(at + 1, keyEnd).trim(), name)) return keyEnd === end ? '' : value.slice(keyEnd + 1, end).trim();
     at = next;
   }
   return undefined;
@@ -93,7 +93,7 @@ function uriParam(uri: string, name: string): string | undefined {
   const params = uri.slice(uri.lastIndexOf('@', end - 1) + 1, end).split(';');
   for (let i = 1; i < params.length; i++) {
     const eq = params[i]!.indexOf('=');
-    if (eq > 0 && params[i]!.slice(0, eq).trim().toLowerCase() === name) return params[i]!.slice(eq + 1).trim();
+    if (eq > 0 && isLowercaseOf(params[i]!.slice(0, eq).trim(), name)) return params[i]!.slice(eq + 1).trim();
   }
   return undefined;
 }

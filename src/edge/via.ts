@@ -1,6 +1,6 @@
 // One Via value (RFC 3261 §20.42, §18.2.1, RFC 3581): `SIP/2.0/UDP host:port;branch=..;rport`.
 import { isIP } from 'node:net';
-import { SipParseError } from './message.ts';
+import { isLowercaseOf, isWhitespace, SipParseError } from './message.ts';
 import { formatHostPort, type Endpoint } from './endpoint.ts';
 
 export interface Via {
@@ -12,14 +12,11 @@ export interface Via {
   params: Array<[name: string, value: string | undefined]>;
 }
 
-/** JavaScript's \s over the characters a latin1-decoded head can hold. */
-const isWhitespace = (c: number) => c === 32 || (c >= 9 && c <= 13) || c === 160;
-
 export function parseVia(value: string): Via {
   let space = 0;
   while (space < value.length && !isWhitespace(value.charCodeAt(space))) space++;
   const protocol = value.slice(0, space);
-  if (space === value.length || protocol.length < 8 || protocol.slice(0, 8).toUpperCase() !== 'SIP/2.0/') throw new SipParseError('bad Via');
+  if (space === value.length || protocol.length < 8 || (!protocol.startsWith('SIP/2.0/') && protocol.slice(0, 8).toUpperCase() !== 'SIP/2.0/')) throw new SipParseError('bad Via');
   const rest = value.slice(space).trimStart();
   const semicolon = rest.indexOf(';');
   const sentBy = (semicolon < 0 ? rest : rest.slice(0, semicolon)).trim();
@@ -72,14 +69,14 @@ function bracketed(host: string): string {
   return host.includes(':') ? `[${host}]` : host;
 }
 
+/** The parameter `name` (lower-case), whatever case it is written in; '' for a flag. */
 export function viaParam(via: Via, name: string): string | undefined {
-  const lower = name.toLowerCase();
-  for (const [n, v] of via.params) if (n.toLowerCase() === lower) return v ?? '';
+  for (const [n, v] of via.params) if (isLowercaseOf(n, name)) return v ?? '';
   return undefined;
 }
 
 function setViaParam(via: Via, name: string, value: string): void {
-  const found = via.params.find(([n]) => n.toLowerCase() === name);
+  const found = via.params.find(([n]) => isLowercaseOf(n, name));
   if (found) found[1] = value;
   else via.params.push([name, value]);
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { header, parseMessage, serializeMessage, SipParseError, type SipMessage } from '../../src/edge/message.ts';
-import { formatVia, parseVia, responseTarget, stampReceived } from '../../src/edge/via.ts';
+import { formatVia, parseVia, responseTarget, stampReceived, viaParam } from '../../src/edge/via.ts';
 import { addressParam, addressUri, sipUriParts } from '../../src/edge/uri.ts';
 
 const sip = (...lines: string[]) => Buffer.from(lines.join('\r\n'), 'latin1');
@@ -51,6 +51,16 @@ describe('parseMessage', () => {
     assert.deepEqual(message.headers.map((h) => [h.name, h.key]), [
       ['v', 'via'], ['f', 'from'], ['t', 'to'], ['i', 'call-id'], ['l', 'content-length'], ['m', 'contact'],
     ]);
+  });
+
+  it('keys a name however it is spelt, keeps it as written, and trims values as trim() does', () => {
+    const message = parse(
+      sip('OPTIONS sip:x SIP/2.0', 'VIA: SIP/2.0/UDP h', 'Via :x', 'To:\t<sip:c@d> \xa0', 'Tox: 1', 'call-id:  id  ', 'CSeq:1 OPTIONS', '', ''),
+    );
+    assert.deepEqual(message.headers.map((h) => [h.name, h.key, h.value]), [
+      ['VIA', 'via', 'SIP/2.0/UDP h'], ['Via', 'via', 'x'], ['To', 'to', '<sip:c@d>'], ['Tox', 'tox', '1'], ['call-id', 'call-id', 'id'], ['CSeq', 'cseq', '1 OPTIONS'],
+    ]);
+    assert.throws(() => parse(sip('OPTIONS sip:x SIP/2.0', 'Via', '', '')), SipParseError);
   });
 
   it('splits a folded Via into one entry per value, in order, over several Via lines', () => {
@@ -126,6 +136,15 @@ describe('Via', () => {
     assert.deepEqual(responseTarget(parseVia('SIP/2.0/UDP 192.0.2.9;branch=z9hG4bKx')), { host: '192.0.2.9', port: 5060 });
   });
 
+  it('finds a parameter whatever case it is written in', () => {
+    const via = parseVia('SIP/2.0/UDP 192.0.2.9;Branch=z9hG4bKx;RPORT;received=192.0.2.1');
+    assert.equal(viaParam(via, 'branch'), 'z9hG4bKx');
+    assert.equal(viaParam(via, 'rport'), '');
+    assert.equal(viaParam(via, 'maddr'), undefined);
+    stampReceived(via, { host: '198.51.100.7', port: 4000 });
+    assert.equal(formatVia(via), 'SIP/2.0/UDP 192.0.2.9;Branch=z9hG4bKx;RPORT=4000;received=198.51.100.7');
+  });
+
   it('takes a tab or several spaces after the protocol, any case, and spaces around parameters', () => {
     assert.deepEqual(parseVia('sip/2.0/udp\t  192.0.2.9:5061 ; branch = z9hG4bKx ;rport'), {
       protocol: 'sip/2.0/udp', host: '192.0.2.9', port: 5061, params: [['branch', 'z9hG4bKx'], ['rport', undefined]],
@@ -144,6 +163,8 @@ describe('From / To', () => {
     assert.equal(addressUri('sip:alice@a.example;tag=9'), 'sip:alice@a.example');
     assert.equal(addressParam('sip:alice@a.example;tag=9', 'tag'), '9');
     assert.equal(addressParam('<sip:alice@a.example>', 'tag'), undefined);
+    assert.equal(addressParam('<sip:alice@a.example>; TAG = 7', 'tag'), '7');
+    assert.equal(addressParam('<sip:alice@a.example>;tags=7', 'tag'), undefined);
   });
 
   it('splits user and host; hosts are lower-cased, bare of port and brackets', () => {
