@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
+import { firstControl } from '../../src/edge/message.ts';
 import { handlePacket, type EdgeContext } from '../../src/edge/pipeline.ts';
 import { DEFAULT_REJECT } from '../../src/edge/reply.ts';
 import { FakeRules } from './fake-rules.ts';
@@ -114,15 +115,34 @@ describe('handlePacket never throws', () => {
 const CONTROL_BYTES = [...Array.from({ length: 32 }, (_, c) => c).filter((c) => c !== 9), 127];
 const headEnd = (bytes: Buffer) => bytes.indexOf('\r\n\r\n', 0, 'latin1');
 
-/** Whether a head holds a control byte other than HTAB and CRLF pairs. */
-function hasLooseControl(head: Buffer): boolean {
-  for (let i = 0; i < head.length; i++) {
-    const c = head[i]!;
-    if (c === 13 && head[i + 1] === 10) i++;
-    else if ((c < 32 && c !== 9) || c === 127) return true;
+/** Where the first control byte other than HTAB and a CRLF pair is in `bytes[0, end)`, or -1: a byte at a time. */
+function looseControlAt(bytes: Buffer, end = bytes.length): number {
+  for (let i = 0; i < end; i++) {
+    const c = bytes[i]!;
+    if (c === 13 && bytes[i + 1] === 10) i++;
+    else if ((c < 32 && c !== 9) || c === 127) return i;
   }
-  return false;
+  return -1;
 }
+
+const hasLooseControl = (head: Buffer) => looseControlAt(head) >= 0;
+
+describe('firstControl, which reads four bytes a step where it can', () => {
+  it('finds what a byte-at-a-time scan finds, at every alignment and length', () => {
+    const byte = fc.oneof(fc.constantFrom(9, 10, 13, 32, 65, 126, 127, 128, 160, 255), fc.integer({ min: 0, max: 255 }));
+    fc.assert(
+      fc.property(fc.array(byte, { maxLength: 80 }), fc.nat(7), fc.nat(4), (values, offset, trim) => {
+        // A view at any offset into a larger buffer, as datagrams in the batched socket's memory are.
+        const memory = Buffer.alloc(offset + values.length + 1, 10);
+        memory.set(values, offset);
+        const bytes = memory.subarray(offset, offset + values.length + 1);
+        const end = Math.max(0, values.length - trim);
+        assert.equal(firstControl(bytes, 0, end), looseControlAt(bytes, end));
+      }),
+      { numRuns: 20000 },
+    );
+  });
+});
 
 describe('issue 20: control bytes inside a head are never relayed', () => {
   it('one control byte put anywhere in a valid head (start line, names, values) makes it malformed', () => {
