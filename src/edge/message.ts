@@ -155,7 +155,7 @@ function plainWord(w: number): boolean {
 }
 
 let wordsBuffer: ArrayBufferLike | undefined;
-let words = new Uint32Array(0);
+let words: Uint32Array<ArrayBufferLike> = new Uint32Array(0);
 
 /** A word view of `buffer`, kept for the next call: datagrams share the batched socket's memory. */
 function wordsOf(buffer: ArrayBufferLike): Uint32Array {
