@@ -28,7 +28,8 @@ export { parseSipListen, parseSipListeners, parseSipUpstream, EndpointError, typ
 export { parseSipReject, DEFAULT_REJECT, type RejectPolicy } from './reply.ts';
 export { DEFAULT_STREAM_LIMITS, type StreamLimits } from './streams.ts';
 
-const RECV_BUFFER_BYTES = 4 * 1024 * 1024;
+/** SO_RCVBUF of the edge's UDP sockets (the kernel doubles it, and caps it at net.core.rmem_max). */
+export const RECV_BUFFER_BYTES = 4 * 1024 * 1024;
 /**
  * Once datagrams have waited this long, new calls are answered 503: well inside SIP's 500 ms
  * retransmission timer, so callers do not resend into the backlog and it cannot outlive the burst.
