@@ -60,8 +60,8 @@ const KINDS = args.calls.split(',').filter((k): k is 'answered' | 'rejected' => 
 const CAP = openCap(args['cpu-cap']);
 // A rejected call is a third of an answered one's packets: its ladder goes on up to what sipp
 // and the two cores sustain (40,000/s failed for both contenders on a slower day of this VM; on a
-// faster one both passed 48,000 and sipp's own socket overflowed at 64,000). Both ladders' tops
-// are floors on a fast day: with equal receive buffers both contenders passed 16,000 answered.
+// faster one both passed 48,000 and sipp's own socket overflowed at 64,000). On such a day both
+// tops are floors: with equal receive buffers both contenders passed 16,000 answered calls/s.
 // Under a cap, rungs a share of a core apart: an eighth to two cores' worth of calls at about
 // 80 µs an answered call and 20 µs a rejected one, in steps of 10-15 % where the contenders end.
 const RATES: Record<CallKind, readonly number[]> = args.quick
