@@ -83,6 +83,14 @@ function usualName(line: string, colon: number): readonly [name: string, key: st
   return undefined;
 }
 
+/** The name of a header line in any other spelling (`VIA`, `v`, `Via :`), and its key; throws when it is not a token. */
+function writtenName(line: string, colon: number): [name: string, key: string] {
+  const name = colon < 0 ? '' : line.slice(0, colon).trimEnd();
+  const key = keyOf(name);
+  if (key === undefined) throw new SipParseError('bad header line');
+  return [name, key];
+}
+
 /** JavaScript's trim() over the characters a latin1-decoded head can hold. */
 export const isWhitespace = (c: number) => c === 32 || (c >= 9 && c <= 13) || c === 160;
 
@@ -200,15 +208,7 @@ function parseHeaders(lines: string[]): SipHeader[] {
       continue;
     }
     const colon = line.indexOf(':');
-    const usual = usualName(line, colon);
-    let name: string;
-    let key: string | undefined;
-    if (usual !== undefined) [name, key] = usual;
-    else {
-      name = colon < 0 ? '' : line.slice(0, colon).trimEnd();
-      key = keyOf(name);
-      if (key === undefined) throw new SipParseError('bad header line');
-    }
+    const [name, key] = usualName(line, colon) ?? writtenName(line, colon);
     last = { name, key, value: trimmed(line, colon + 1) };
     headers.push(last);
   }
