@@ -15,6 +15,15 @@ export interface SipHeader {
   /** Lower-case long form (`via`), for lookups. */
   key: string;
   value: string;
+  /**
+   * A parsed header's line: the bytes it was read from, where the line lies in them (its CRLF
+   * not included) and its value as read. While `value` is still that, the line is relayed by
+   * copying its bytes, not written anew.
+   */
+  source?: Buffer;
+  lineStart?: number;
+  lineEnd?: number;
+  parsedValue?: string;
 }
 
 interface SipCommon {
@@ -76,16 +85,17 @@ function byLength(names: readonly string[]): Array<Array<readonly [name: string,
   return table;
 }
 
-function usualName(line: string, colon: number): readonly [name: string, key: string] | undefined {
-  const candidates = USUAL[colon];
+/** The usual name the line at `from` in `head` starts with, when its colon follows it. */
+function usualName(head: string, from: number, colon: number): readonly [name: string, key: string] | undefined {
+  const candidates = USUAL[colon - from];
   if (candidates === undefined) return undefined;
-  for (const candidate of candidates) if (line.startsWith(candidate[0])) return candidate;
+  for (const candidate of candidates) if (head.startsWith(candidate[0], from)) return candidate;
   return undefined;
 }
 
 /** The name of a header line in any other spelling (`VIA`, `v`, `Via :`), and its key; throws when it is not a token. */
-function writtenName(line: string, colon: number): [name: string, key: string] {
-  const name = colon < 0 ? '' : line.slice(0, colon).trimEnd();
+function writtenName(head: string, from: number, colon: number): [name: string, key: string] {
+  const name = colon < 0 ? '' : head.slice(from, colon).trimEnd();
   const key = keyOf(name);
   if (key === undefined) throw new SipParseError('bad header line');
   return [name, key];
@@ -94,12 +104,11 @@ function writtenName(line: string, colon: number): [name: string, key: string] {
 /** JavaScript's trim() over the characters a latin1-decoded head can hold. */
 export const isWhitespace = (c: number) => c === 32 || (c >= 9 && c <= 13) || c === 160;
 
-/** `line` from `from` on, trimmed as trim() would, with one slice. */
-function trimmed(line: string, from: number): string {
-  let end = line.length;
-  while (from < end && isWhitespace(line.charCodeAt(from))) from++;
-  while (end > from && isWhitespace(line.charCodeAt(end - 1))) end--;
-  return line.slice(from, end);
+/** `text` from `from` to `end`, trimmed as trim() would, with one slice. */
+function trimmed(text: string, from: number, end: number): string {
+  while (from < end && isWhitespace(text.charCodeAt(from))) from++;
+  while (end > from && isWhitespace(text.charCodeAt(end - 1))) end--;
+  return text.slice(from, end);
 }
 
 /**
@@ -115,14 +124,21 @@ export function parseMessage(bytes: Buffer, framed = false): SipMessage | null {
   const headEnd = bytes.indexOf('\r\n\r\n', start, 'latin1');
   if (headEnd < 0) throw new SipParseError('no blank line after the headers');
   requireCleanHead(bytes, start, headEnd);
-  const lines = bytes.toString('latin1', start, headEnd).split('\r\n');
-  if (lines.length - 1 > MAX_HEADER_LINES) throw new SipParseError(`more than ${MAX_HEADER_LINES} header lines`);
-  const headers = parseHeaders(lines);
+  // Latin1: the head's characters are its bytes, one for one, so a place in it is a place in `bytes`.
+  const head = bytes.toString('latin1', start, headEnd);
+  const firstEnd = lineEnd(head, 0);
+  const headers = parseHeaders(head, firstEnd + 2, bytes, start);
   const body = bodyOf(bytes.subarray(headEnd + 4), headers);
   // The framer and this parser must agree on where a message ends, or a stream could carry
   // bytes one of them skips.
   if (framed && body.length !== bytes.length - headEnd - 4) throw new SipParseError('body longer than Content-Length on a stream');
-  return startLine(lines[0]!, headers, body);
+  return startLine(head.slice(0, firstEnd), headers, body);
+}
+
+/** Where the line at `from` ends: its CRLF, or the head's end. */
+function lineEnd(head: string, from: number): number {
+  const end = head.indexOf('\r\n', from);
+  return end < 0 ? head.length : end;
 }
 
 /**
@@ -196,20 +212,25 @@ function startLine(line: string, headers: SipHeader[], body: Buffer): SipMessage
   return { type: 'request', method, uri, headers, body };
 }
 
-function parseHeaders(lines: string[]): SipHeader[] {
+/** The header lines of `head` from `from` on; `head` starts at `offset` in `source`. */
+function parseHeaders(head: string, from: number, source: Buffer, offset: number): SipHeader[] {
   const headers: SipHeader[] = [];
   let last: SipHeader | undefined;
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i]!;
-    if (line.startsWith(' ') || line.startsWith('\t')) {
+  for (let start = from, end = 0, lines = 1; start <= head.length; start = end + 2, lines++) {
+    if (lines > MAX_HEADER_LINES) throw new SipParseError(`more than ${MAX_HEADER_LINES} header lines`);
+    end = lineEnd(head, start);
+    const first = head.charCodeAt(start);
+    if (first === 32 || first === 9) {
       // §7.3.1: a line starting with whitespace continues the previous header's value.
       if (last === undefined) throw new SipParseError('continuation line before any header');
-      last.value = `${last.value} ${line.trim()}`;
+      last.value = `${last.value} ${trimmed(head, start, end)}`;
       continue;
     }
-    const colon = line.indexOf(':');
-    const [name, key] = usualName(line, colon) ?? writtenName(line, colon);
-    last = { name, key, value: trimmed(line, colon + 1) };
+    const found = head.indexOf(':', start);
+    const colon = found < end ? found : -1;
+    const [name, key] = usualName(head, start, colon) ?? writtenName(head, start, colon);
+    const value = trimmed(head, colon + 1, end);
+    last = { name, key, value, source, lineStart: offset + start, lineEnd: offset + end, parsedValue: value };
     headers.push(last);
   }
   return splitVias(headers);
@@ -270,18 +291,45 @@ export function header(headers: SipHeader[], key: string): string | undefined {
   return undefined;
 }
 
+/** A header whose line can be copied from the bytes it was parsed from. */
+function isVerbatim(h: SipHeader): boolean {
+  return h.source !== undefined && h.value === h.parsedValue;
+}
+
+/**
+ * The message's bytes. Headers as parsed are copied from their source, a run of adjacent lines
+ * in one copy; only the start line and what was changed or added are written as text.
+ */
 export function serializeMessage(message: SipMessage): Buffer {
-  let head =
+  let text =
     message.type === 'request'
       ? `${message.method} ${message.uri} SIP/2.0\r\n`
       : `SIP/2.0 ${message.status} ${message.reason}\r\n`;
-  for (const h of message.headers) head += `${h.name}: ${h.value}\r\n`;
-  head += '\r\n';
-  if (message.body.length === 0) return Buffer.from(head, 'latin1');
-  const headLength = Buffer.byteLength(head, 'latin1');
-  const out = Buffer.allocUnsafe(headLength + message.body.length);
-  out.write(head, 0, 'latin1');
-  message.body.copy(out, headLength);
+  let length = text.length + 2 + message.body.length;
+  for (const h of message.headers) length += isVerbatim(h) ? h.lineEnd! - h.lineStart! + 2 : h.name.length + h.value.length + 4;
+  const out = Buffer.allocUnsafe(length);
+  let at = 0;
+  // At most one of `text` and the run (lines with their CRLFs, from runStart to runEnd) is pending.
+  let run: Buffer | undefined;
+  let runStart = 0;
+  let runEnd = 0;
+  for (const h of message.headers) {
+    if (!isVerbatim(h)) {
+      if (run !== undefined) at += run.copy(out, at, runStart, runEnd);
+      run = undefined;
+      text += `${h.name}: ${h.value}\r\n`;
+    } else if (run === h.source && runEnd === h.lineStart) {
+      runEnd = h.lineEnd! + 2;
+    } else {
+      if (run !== undefined) at += run.copy(out, at, runStart, runEnd);
+      at += out.write(text, at, 'latin1');
+      text = '';
+      [run, runStart, runEnd] = [h.source!, h.lineStart!, h.lineEnd! + 2];
+    }
+  }
+  if (run !== undefined) at += run.copy(out, at, runStart, runEnd);
+  at += out.write(`${text}\r\n`, at, 'latin1');
+  message.body.copy(out, at);
   return out;
 }
 

@@ -110,6 +110,24 @@ describe('parseMessage', () => {
     const latin1 = sip('MESSAGE sip:x SIP/2.0', 'Subject: caf\u00e9 \u00ff', 'Content-Length: 2', '', '\u0000\u00ff');
     assert.deepEqual(serializeMessage(parse(latin1)), latin1);
   });
+
+  it('copies the lines it left alone as they were written, and writes anew only what changed', () => {
+    const message = parse(
+      sip('OPTIONS sip:x SIP/2.0', 'subject :  odd\t ', 'Max-Forwards:70', 'X-Note: one', ' two', 'CSEQ:1 OPTIONS', 'Content-Length: 0', '', ''),
+    );
+    message.headers[1]!.value = '69';
+    message.headers.splice(3, 0, { name: 'X-Added', key: 'x-added', value: 'yes' });
+    // A header from another message keeps that message's bytes.
+    const other = parse(sip('OPTIONS sip:y SIP/2.0', 'Call-ID:  elsewhere', '', ''));
+    message.headers.push(other.headers[0]!);
+    assert.equal(
+      serializeMessage(message).toString('latin1'),
+      [
+        'OPTIONS sip:x SIP/2.0', 'subject :  odd\t ', 'Max-Forwards: 69', 'X-Note: one two', 'X-Added: yes', 'CSEQ:1 OPTIONS', 'Content-Length: 0',
+        'Call-ID:  elsewhere', '', '',
+      ].join('\r\n'),
+    );
+  });
 });
 
 describe('Via', () => {
