@@ -105,7 +105,7 @@ function writtenName(head: string, from: number, colon: number): [name: string, 
 export const isWhitespace = (c: number) => c === 32 || (c >= 9 && c <= 13) || c === 160;
 
 /** `text` from `from` to `end`, trimmed as trim() would, with one slice. */
-function trimmed(text: string, from: number, end: number): string {
+export function trimmed(text: string, from: number, end: number): string {
   while (from < end && isWhitespace(text.charCodeAt(from))) from++;
   while (end > from && isWhitespace(text.charCodeAt(end - 1))) end--;
   return text.slice(from, end);
@@ -266,13 +266,17 @@ export function splitOutsideQuotes(value: string): string[] {
     if (c === QUOTE) quoted = !quoted;
     else if (c === BACKSLASH && quoted) i++;
     else if (c === COMMA && !quoted) {
-      parts.push(value.slice(from, i).trim());
+      parts.push(nonEmpty(trimmed(value, from, i)));
       from = i + 1;
     }
   }
-  parts.push(value.slice(from).trim());
-  if (parts.some((p) => p === '')) throw new SipParseError('empty value in a comma-separated list');
+  parts.push(nonEmpty(trimmed(value, from, value.length)));
   return parts;
+}
+
+function nonEmpty(part: string): string {
+  if (part === '') throw new SipParseError('empty value in a comma-separated list');
+  return part;
 }
 
 /** Over UDP the body is the rest of the datagram, cut to Content-Length when that is shorter. */

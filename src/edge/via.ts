@@ -1,6 +1,6 @@
 // One Via value (RFC 3261 §20.42, §18.2.1, RFC 3581): `SIP/2.0/UDP host:port;branch=..;rport`.
 import { isIP } from 'node:net';
-import { isLowercaseOf, isWhitespace, SipParseError } from './message.ts';
+import { isLowercaseOf, isWhitespace, SipParseError, trimmed } from './message.ts';
 import { formatHostPort, type Endpoint } from './endpoint.ts';
 
 export interface Via {
@@ -13,25 +13,24 @@ export interface Via {
 }
 
 export function parseVia(value: string): Via {
+  const end = value.length;
   let space = 0;
-  while (space < value.length && !isWhitespace(value.charCodeAt(space))) space++;
+  while (space < end && !isWhitespace(value.charCodeAt(space))) space++;
   const protocol = value.slice(0, space);
-  if (space === value.length || protocol.length < 8 || (!protocol.startsWith('SIP/2.0/') && protocol.slice(0, 8).toUpperCase() !== 'SIP/2.0/')) throw new SipParseError('bad Via');
-  const rest = value.slice(space).trimStart();
-  const semicolon = rest.indexOf(';');
-  const sentBy = (semicolon < 0 ? rest : rest.slice(0, semicolon)).trim();
-  const { host, port } = parseSentBy(sentBy);
+  if (space === end || protocol.length < 8 || (!protocol.startsWith('SIP/2.0/') && protocol.slice(0, 8).toUpperCase() !== 'SIP/2.0/')) throw new SipParseError('bad Via');
+  // Read in place: each part is sliced from `value` once, trimmed.
+  const semicolon = value.indexOf(';', space);
+  const { host, port } = parseSentBy(trimmed(value, space, semicolon < 0 ? end : semicolon));
   const params: Via['params'] = [];
-  let from = semicolon + 1;
-  while (semicolon >= 0) {
-    const end = rest.indexOf(';', from);
-    const param = end < 0 ? rest.slice(from) : rest.slice(from, end);
-    const eq = param.indexOf('=');
-    const name = (eq < 0 ? param : param.slice(0, eq)).trim();
+  for (let from = semicolon + 1; semicolon >= 0; ) {
+    const next = value.indexOf(';', from);
+    const to = next < 0 ? end : next;
+    const eq = value.indexOf('=', from);
+    const name = trimmed(value, from, eq >= 0 && eq < to ? eq : to);
     if (name === '') throw new SipParseError('bad Via parameter');
-    params.push([name, eq < 0 ? undefined : param.slice(eq + 1).trim()]);
-    if (end < 0) break;
-    from = end + 1;
+    params.push([name, eq >= 0 && eq < to ? trimmed(value, eq + 1, to) : undefined]);
+    if (next < 0) break;
+    from = next + 1;
   }
   return { protocol, host, port, params };
 }
@@ -49,13 +48,28 @@ function parseSentBy(sentBy: string): { host: string; port?: number } {
     }
   } else {
     const colon = sentBy.indexOf(':');
-    if (colon >= 0) [host, portText] = [sentBy.slice(0, colon), sentBy.slice(colon + 1)];
+    if (colon >= 0) {
+      host = sentBy.slice(0, colon);
+      portText = sentBy.slice(colon + 1);
+    }
   }
   if (host === '' || /[\s,;"<>]/.test(host)) throw new SipParseError('bad Via sent-by');
   if (portText === undefined) return { host };
-  const port = /^\d{1,5}$/.test(portText) ? Number(portText) : 0;
+  const port = portNumber(portText);
   if (port < 1 || port > 65535) throw new SipParseError('bad Via port');
   return { host, port };
+}
+
+/** One to five digits as a number, else 0. */
+function portNumber(text: string): number {
+  if (text.length === 0 || text.length > 5) return 0;
+  let port = 0;
+  for (let i = 0; i < text.length; i++) {
+    const digit = text.charCodeAt(i) - 48;
+    if (digit < 0 || digit > 9) return 0;
+    port = port * 10 + digit;
+  }
+  return port;
 }
 
 export function formatVia(via: Via): string {
