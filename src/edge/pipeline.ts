@@ -19,6 +19,7 @@ import {
 } from './message.ts';
 import { routeRequest, type EgressContext } from './egress.ts';
 import { EDGE_TAG_PREFIX, replyTo, type RejectPolicy } from './reply.ts';
+import { fingerprint } from './fingerprint.ts';
 import { addressParam, addressUri, sipUriParts } from './uri.ts';
 import { parseVia, formatVia, responseTarget, stampReceived, viaParam, viaTransport, type Via } from './via.ts';
 
@@ -82,8 +83,8 @@ export type Outcome =
 const EDGE_HEADERS = new Set(['x-account-id', 'x-trunk-id', 'x-device-id', 'x-dedicated-ip']);
 const BRANCH_PREFIX = 'z9hG4bK-iw-';
 const RFC3261_COOKIE = 'z9hG4bK';
-/** The branch after its prefix: the request's identity, then the MAC binding it to the next hop. */
-const BRANCH_ID_LENGTH = 16;
+/** The branch after its prefix: the request's identity (a fingerprint), then the MAC binding it to the next hop. */
+const BRANCH_ID_LENGTH = 11;
 const BRANCH_MAC_LENGTH = 16;
 /** A request arriving with more hops left is forwarded with this many (a forged 255 cannot make loops last). */
 const MAX_FORWARDS_CAP = 70;
@@ -353,7 +354,9 @@ function hopOf(via: Via, transport = viaTransport(via)): string {
  * §16.11: a stateless proxy's branch is a function of the request, so a retransmission gets the
  * same branch and the CANCEL / non-2xx ACK of an INVITE get the INVITE's (they share its top Via).
  * From an RFC 3261 branch alone; for older clients from what their CANCEL and ACK keep the same.
- * A MAC over that identity and the hop the response must go back to follows it.
+ * Its fingerprint is the id, and a MAC over the id and the hop the response must go back to
+ * follows it. Two requests whose ids collide get branches of their own unless they came from one
+ * hop, so a sender can only ever confuse its own transactions.
  */
 function proxyBranch(key: string, senderVia: Via, arrival: Transport, request: SipRequest): string {
   const branch = viaParam(senderVia, 'branch') ?? '';
@@ -367,7 +370,7 @@ function proxyBranch(key: string, senderVia: Via, arrival: Transport, request: S
         addressParam(header(request.headers, 'from')!, 'tag'),
         header(request.headers, 'cseq')!.split(' ')[0],
       ].join('|');
-  const id = hash('md5', identity, 'base64url').slice(0, BRANCH_ID_LENGTH);
+  const id = fingerprint(identity);
   // The transport the request came on, not the one its Via claims: a response goes back over it.
   return BRANCH_PREFIX + id + branchMac(key, id, hopOf(senderVia, arrival));
 }

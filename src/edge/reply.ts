@@ -2,6 +2,7 @@
 // (603 Rejected by ACL by default, api.md §7) and 483 Too Many Hops.
 import { header, type SipHeader, type SipRequest, type SipResponse } from './message.ts';
 import { addressParam } from './uri.ts';
+import { fingerprint } from './fingerprint.ts';
 
 export type RejectPolicy = { mode: 'respond'; code: number; reason: string } | { mode: 'drop' };
 
@@ -47,20 +48,5 @@ function withTag(to: string, request: SipRequest): string {
   if (addressParam(to, 'tag') !== undefined) return to;
   // Deterministic, so a retransmitted request gets the very same response (RFC 3261 §8.2.6.2:
   // a stateless UAS makes its tag from the request), as Kamailio's sl makes its own from a CRC.
-  return `${to};tag=${EDGE_TAG_PREFIX}${tagOf(`${header(request.headers, 'via')}|${header(request.headers, 'call-id')}`)}`;
-}
-
-/**
- * 64 bits of `identity`: two FNV-1a-style hashes (their own seeds and multipliers), in base 36.
- * A tag keeps no secret, so a cryptographic hash, several times the cost, would buy nothing.
- */
-function tagOf(identity: string): string {
-  let a = 0x811c9dc5;
-  let b = 0x050c5d1f;
-  for (let i = 0; i < identity.length; i++) {
-    const c = identity.charCodeAt(i);
-    a = Math.imul(a ^ c, 0x01000193);
-    b = Math.imul(b ^ c, 0x5bd1e995);
-  }
-  return (a >>> 0).toString(36).padStart(7, '0') + (b >>> 0).toString(36).padStart(7, '0');
+  return `${to};tag=${EDGE_TAG_PREFIX}${fingerprint(`${header(request.headers, 'via')}|${header(request.headers, 'call-id')}`)}`;
 }
