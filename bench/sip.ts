@@ -30,7 +30,7 @@ import { CpuCap } from './sip/cpu-cap.ts';
 import { cpuSeconds, processTree } from './sip/cpu.ts';
 import type { BenchWorkerSettings } from './sip/edge-worker.ts';
 import { kamailioMissing, startKamailio } from './sip/kamailio.ts';
-import { climb, PAST_THE_TOP, turnAbout, type CallKind, type Climb, type LadderSetup, type StepResult } from './sip/ladder.ts';
+import { climb, PAST_THE_TOP, turnAbout, Turns, type CallKind, type Climb, type LadderSetup, type StepResult } from './sip/ladder.ts';
 import { measurePipeline } from './sip/pipeline.ts';
 import { measureUdpCost } from './sip/udp-cost.ts';
 import { benchAddresses, BENCH_REALM, RULE_SETS } from './sip/rules.ts';
@@ -158,9 +158,12 @@ async function main(): Promise<void> {
               });
               const label = `${kind}/${transport}`;
               const oursSetup = setup(edge.address(transport), edge.cpu);
-              const ours = await climb(oursSetup, kind, (step, rung) => report('ipwarden', label, step, rung));
               const kamailioSetup = kamailio && setup(kamailio.address, () => cpuSeconds(processTree(kamailio.pid)));
-              const theirs = kamailioSetup ? await climb(kamailioSetup, kind, (step, rung) => report('kamailio', label, step, rung)) : undefined;
+              const turns = new Turns();
+              const [ours, theirs] = await Promise.all([
+                climb(oursSetup, kind, (step, rung) => report('ipwarden', label, step, rung), turns),
+                kamailioSetup ? climb(kamailioSetup, kind, (step, rung) => report('kamailio', label, step, rung), turns) : undefined,
+              ]);
               const row: Row = { entries, transport, kind, ours, kamailio: theirs };
               if (kamailioSetup && theirs?.best && ours.best) {
                 const both = Math.min(ours.best.rate, theirs.best.rate);

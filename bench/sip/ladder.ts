@@ -47,47 +47,71 @@ export interface Climb {
 
 let nextPort = 30000 + Math.floor(Math.random() * 20000);
 
-export async function climb(setup: LadderSetup, kind: CallKind, onStep: (step: StepResult, label?: string) => void): Promise<Climb> {
+/**
+ * Rungs of several climbs, one at a time and in turn. This machine's speed drifts by a third and
+ * more within a run (docs/performance.md), so contenders climbing one after the other would each
+ * meet another machine; in turn, a drift falls on both.
+ */
+export class Turns {
+  private last: Promise<unknown> = Promise.resolve();
+
+  /** Runs `work` once every turn taken before it has ended. */
+  take<T>(work: () => Promise<T>): Promise<T> {
+    const turn = this.last.then(work);
+    this.last = turn.catch(() => undefined);
+    return turn;
+  }
+}
+
+/** Each rung is a turn of `turns`: climbs sharing them run their rungs alternately. */
+export async function climb(setup: LadderSetup, kind: CallKind, onStep: (step: StepResult, label?: string) => void, turns = new Turns()): Promise<Climb> {
+  const step = (rate: number) => turns.take(() => runStep(setup, kind, rate));
   // Warm the JIT (and caches) up before anything is measured; the result is not reported.
-  await runStep({ ...setup, seconds: 1 }, kind, setup.rates[0]! / 2);
+  await turns.take(() => runStep({ ...setup, seconds: 1 }, kind, setup.rates[0]! / 2));
   const steps: StepResult[] = [];
   let failed: number | undefined;
   for (const rate of setup.rates) {
-    let step = await runStep(setup, kind, rate);
+    let result = await step(rate);
     // One lost datagram fails a whole step (the scenarios do not retransmit 200s), and this
     // machine is shared: a rate counts as failed only when a second try fails too.
-    if (!step.ok) step = await runStep(setup, kind, rate);
-    onStep(step);
-    steps.push(step);
-    if (!step.ok) {
+    if (!result.ok) result = await step(rate);
+    onStep(result);
+    steps.push(result);
+    if (!result.ok) {
       failed = rate;
       break;
     }
   }
-  const best = await confirm(setup, kind, steps.filter((s) => s.ok).reverse(), onStep);
+  const best = await confirm(steps.filter((s) => s.ok).reverse(), (rate) =>
+    turns.take(async () => {
+      await settle();
+      return runStep(setup, kind, rate);
+    }), onStep);
   if (best === null) return { best, steps };
   // Issue 22: after an overload, the rate served before, within 2 s of the overload's end (the
   // failed rung's sipp has stopped sending). Every call on time is enough: it starts behind the
   // backlog the overload left. A contender that passed the ladder's top is overloaded past it,
-  // though sipp may be what runs out there: the whole machine was, and must serve again.
+  // though sipp may be what runs out there: the whole machine was, and must serve again. The
+  // three are one turn: another contender's rung between them would let the backlog drain.
   const overload = failed ?? Math.round(setup.rates.at(-1)! * PAST_THE_TOP);
-  onStep(await runStep(setup, kind, overload), failed === undefined ? 'overload past the top' : 'overload again');
-  await settle();
-  const recovery = await runStep(setup, kind, best.rate, false);
+  const recovery = await turns.take(async () => {
+    onStep(await runStep(setup, kind, overload), failed === undefined ? 'overload past the top' : 'overload again');
+    await settle();
+    return runStep(setup, kind, best.rate, false);
+  });
   onStep(recovery, 'recovery');
   return { best, steps, recovery };
 }
 
 /**
- * The highest of `passed` (highest first) that passes again, 2 s after the last rung: a rate at
- * the contender's very limit can pass once by luck (issue 22: "with a confirmation rung").
+ * The highest of `passed` (highest first) that passes again, 2 s after the contender's last rung:
+ * a rate at its very limit can pass once by luck (issue 22: "with a confirmation rung").
  */
-async function confirm(setup: LadderSetup, kind: CallKind, passed: StepResult[], onStep: (step: StepResult, label?: string) => void): Promise<StepResult | null> {
+async function confirm(passed: StepResult[], again: (rate: number) => Promise<StepResult>, onStep: (step: StepResult, label?: string) => void): Promise<StepResult | null> {
   for (const candidate of passed) {
-    await settle();
-    const again = await runStep(setup, kind, candidate.rate);
-    onStep(again, 'confirmation');
-    if (again.ok) return candidate;
+    const result = await again(candidate.rate);
+    onStep(result, 'confirmation');
+    if (result.ok) return candidate;
   }
   return null;
 }
