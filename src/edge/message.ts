@@ -16,11 +16,11 @@ export interface SipHeader {
   key: string;
   value: string;
   /**
-   * A parsed header's line: the bytes it was read from, where the line lies in them (its CRLF
-   * not included) and its value as read. While `value` is still that, the line is relayed by
-   * copying its bytes, not written anew.
+   * A parsed header's line: the head it was read from, where the line lies in it (its CRLF not
+   * included) and its value as read. While `value` is still that, the line is relayed as a slice
+   * of that head, not written anew.
    */
-  source?: Buffer;
+  source?: string;
   lineStart?: number;
   lineEnd?: number;
   parsedValue?: string;
@@ -124,10 +124,10 @@ export function parseMessage(bytes: Buffer, framed = false): SipMessage | null {
   const headEnd = bytes.indexOf('\r\n\r\n', start, 'latin1');
   if (headEnd < 0) throw new SipParseError('no blank line after the headers');
   requireCleanHead(bytes, start, headEnd);
-  // Latin1: the head's characters are its bytes, one for one, so a place in it is a place in `bytes`.
-  const head = bytes.toString('latin1', start, headEnd);
+  // Latin1, so every byte survives; each line with its CRLF, the last one's included.
+  const head = bytes.toString('latin1', start, headEnd + 2);
   const firstEnd = lineEnd(head, 0);
-  const headers = parseHeaders(head, firstEnd + 2, bytes, start);
+  const headers = parseHeaders(head, firstEnd + 2);
   const body = bodyOf(bytes.subarray(headEnd + 4), headers);
   // The framer and this parser must agree on where a message ends, or a stream could carry
   // bytes one of them skips.
@@ -135,10 +135,9 @@ export function parseMessage(bytes: Buffer, framed = false): SipMessage | null {
   return startLine(head.slice(0, firstEnd), headers, body);
 }
 
-/** Where the line at `from` ends: its CRLF, or the head's end. */
+/** Where the line at `from` ends: its CRLF (every line of a head has one). */
 function lineEnd(head: string, from: number): number {
-  const end = head.indexOf('\r\n', from);
-  return end < 0 ? head.length : end;
+  return head.indexOf('\r\n', from);
 }
 
 /**
@@ -212,11 +211,11 @@ function startLine(line: string, headers: SipHeader[], body: Buffer): SipMessage
   return { type: 'request', method, uri, headers, body };
 }
 
-/** The header lines of `head` from `from` on; `head` starts at `offset` in `source`. */
-function parseHeaders(head: string, from: number, source: Buffer, offset: number): SipHeader[] {
+/** The header lines of `head` from `from` on. */
+function parseHeaders(head: string, from: number): SipHeader[] {
   const headers: SipHeader[] = [];
   let last: SipHeader | undefined;
-  for (let start = from, end = 0, lines = 1; start <= head.length; start = end + 2, lines++) {
+  for (let start = from, end = 0, lines = 1; start < head.length; start = end + 2, lines++) {
     if (lines > MAX_HEADER_LINES) throw new SipParseError(`more than ${MAX_HEADER_LINES} header lines`);
     end = lineEnd(head, start);
     const first = head.charCodeAt(start);
@@ -230,7 +229,7 @@ function parseHeaders(head: string, from: number, source: Buffer, offset: number
     const colon = found < end ? found : -1;
     const [name, key] = usualName(head, start, colon) ?? writtenName(head, start, colon);
     const value = trimmed(head, colon + 1, end);
-    last = { name, key, value, source, lineStart: offset + start, lineEnd: offset + end, parsedValue: value };
+    last = { name, key, value, source: head, lineStart: start, lineEnd: end, parsedValue: value };
     headers.push(last);
   }
   return splitVias(headers);
@@ -301,39 +300,39 @@ function isVerbatim(h: SipHeader): boolean {
 }
 
 /**
- * The message's bytes. Headers as parsed are copied from their source, a run of adjacent lines
- * in one copy; only the start line and what was changed or added are written as text.
+ * The message's bytes. Headers as parsed are slices of the head they came in, a run of adjacent
+ * lines in one slice; only the start line and what was changed or added are written anew.
  */
 export function serializeMessage(message: SipMessage): Buffer {
-  let text =
+  let head =
     message.type === 'request'
       ? `${message.method} ${message.uri} SIP/2.0\r\n`
       : `SIP/2.0 ${message.status} ${message.reason}\r\n`;
-  let length = text.length + 2 + message.body.length;
-  for (const h of message.headers) length += isVerbatim(h) ? h.lineEnd! - h.lineStart! + 2 : h.name.length + h.value.length + 4;
-  const out = Buffer.allocUnsafe(length);
-  let at = 0;
-  // At most one of `text` and the run (lines with their CRLFs, from runStart to runEnd) is pending.
-  let run: Buffer | undefined;
+  // Lines with their CRLFs, from runStart to runEnd of `run`, not yet added to the head.
+  let run: string | undefined;
   let runStart = 0;
   let runEnd = 0;
   for (const h of message.headers) {
-    if (!isVerbatim(h)) {
-      if (run !== undefined) at += run.copy(out, at, runStart, runEnd);
-      run = undefined;
-      text += `${h.name}: ${h.value}\r\n`;
-    } else if (run === h.source && runEnd === h.lineStart) {
+    const verbatim = isVerbatim(h);
+    if (verbatim && run === h.source && runEnd === h.lineStart) {
+      runEnd = h.lineEnd! + 2;
+      continue;
+    }
+    if (run !== undefined) head += run.slice(runStart, runEnd);
+    run = verbatim ? h.source : undefined;
+    if (verbatim) {
+      runStart = h.lineStart!;
       runEnd = h.lineEnd! + 2;
     } else {
-      if (run !== undefined) at += run.copy(out, at, runStart, runEnd);
-      at += out.write(text, at, 'latin1');
-      text = '';
-      [run, runStart, runEnd] = [h.source!, h.lineStart!, h.lineEnd! + 2];
+      head += `${h.name}: ${h.value}\r\n`;
     }
   }
-  if (run !== undefined) at += run.copy(out, at, runStart, runEnd);
-  at += out.write(`${text}\r\n`, at, 'latin1');
-  message.body.copy(out, at);
+  if (run !== undefined) head += run.slice(runStart, runEnd);
+  head += '\r\n';
+  if (message.body.length === 0) return Buffer.from(head, 'latin1');
+  const out = Buffer.allocUnsafe(head.length + message.body.length);
+  out.write(head, 0, 'latin1');
+  message.body.copy(out, head.length);
   return out;
 }
 
