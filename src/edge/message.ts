@@ -294,7 +294,7 @@ export function header(headers: SipHeader[], key: string): string | undefined {
   return undefined;
 }
 
-/** A header whose line can be copied from the bytes it was parsed from. */
+/** A header whose line can be relayed as the slice of the head it was parsed from. */
 function isVerbatim(h: SipHeader): boolean {
   return h.source !== undefined && h.value === h.parsedValue;
 }
