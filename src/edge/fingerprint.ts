@@ -1,3 +1,6 @@
+/** The characters of a fingerprint: 64 bits at 6 a character. */
+export const FINGERPRINT_LENGTH = 11;
+
 const ALPHABET = Array.from('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_', (c) => c.charCodeAt(0));
 
 /**

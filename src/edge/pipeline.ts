@@ -19,7 +19,7 @@ import {
 } from './message.ts';
 import { routeRequest, type EgressContext } from './egress.ts';
 import { EDGE_TAG_PREFIX, replyTo, type RejectPolicy } from './reply.ts';
-import { fingerprint } from './fingerprint.ts';
+import { fingerprint, FINGERPRINT_LENGTH } from './fingerprint.ts';
 import { addressParam, addressUri, sipUriParts } from './uri.ts';
 import { parseVia, formatVia, responseTarget, stampReceived, viaParam, viaTransport, type Via } from './via.ts';
 
@@ -84,7 +84,7 @@ const EDGE_HEADERS = new Set(['x-account-id', 'x-trunk-id', 'x-device-id', 'x-de
 const BRANCH_PREFIX = 'z9hG4bK-iw-';
 const RFC3261_COOKIE = 'z9hG4bK';
 /** The branch after its prefix: the request's identity (a fingerprint), then the MAC binding it to the next hop. */
-const BRANCH_ID_LENGTH = 11;
+const BRANCH_ID_LENGTH = FINGERPRINT_LENGTH;
 const BRANCH_MAC_LENGTH = 16;
 /** A request arriving with more hops left is forwarded with this many (a forged 255 cannot make loops last). */
 const MAX_FORWARDS_CAP = 70;
