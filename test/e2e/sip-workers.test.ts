@@ -37,9 +37,9 @@ function workerPids(server: ChildProcess): number[] {
   return workers(server).map((line) => Number.parseInt(line.trim(), 10));
 }
 
-/** A worker's heap is never shrunk in a lull (cluster.ts): its next traffic would pay for it. */
-function assertNoMemoryReducer(server: ChildProcess): void {
-  for (const line of workers(server)) assert.match(line, / --no-memory-reducer /);
+/** A worker's heap is never shrunk in a lull, nor its young generation started small (cluster.ts): its traffic would pay for it. */
+function assertWorkerHeapFlags(server: ChildProcess): void {
+  for (const line of workers(server)) assert.match(line, / --no-memory-reducer --min-semi-space-size=16 /);
 }
 
 /**
@@ -149,7 +149,7 @@ describe('ipwarden serve --sip-workers 2', { timeout: 120_000 }, () => {
 
   it('runs two worker processes besides the API', () => {
     assert.equal(workerPids(server).length, 2);
-    assertNoMemoryReducer(server);
+    assertWorkerHeapFlags(server);
   });
 
   it('every packet after a write is answered is decided by the new rule, whichever worker reads it', async () => {
@@ -183,7 +183,7 @@ describe('ipwarden serve --sip-workers 2', { timeout: 120_000 }, () => {
       return pids.length === 2 && !pids.includes(victim) ? pids : undefined;
     });
     assert.ok(replaced.includes(survivor));
-    assertNoMemoryReducer(server);
+    assertWorkerHeapFlags(server);
     assert.equal(server.exitCode, null, 'the API process did not restart');
     assert.equal((await fetch(`${base}/v2/health`)).status, 200);
     const metrics = await until('two workers listening', async () => {
