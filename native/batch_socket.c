@@ -3,6 +3,13 @@
 // `batch` datagrams with one recvmmsg into a preallocated area and calls JS once per read with
 // their lengths and sources in typed arrays, and sends what JS queued with sendmmsg.
 //
+// Under load the socket paces its reads: once `paceAfter` wakeups within one millisecond have each
+// emptied its queue, it stops asking to be woken for each datagram and reads on a 1 ms tick
+// instead, until a tick finds nothing (or a full batch). A wakeup (two epoll_waits, a recvmmsg, a
+// sendmmsg and a call into JS) costs the same for one datagram as for a batch; at 3,750 answered
+// calls/s a wakeup read 7.5 datagrams and a tick 13. A tick's wait adds at most a millisecond a
+// hop, against SIP's 500 ms T1.
+//
 // The socket reads once start() is called (the edge first finishes setting up what a datagram
 // needs). JS sees: data (Buffer, datagram i at i * SLOT), meta (Int32Array, per datagram: length, source
 // port, family 4|6, and the microseconds it waited in the receive queue by the kernel's receive
@@ -30,6 +37,7 @@
 // Room for one SCM_TIMESTAMPNS control message a datagram.
 #define CTL CMSG_SPACE(sizeof(struct timespec))
 #define TX_BYTES (512 * 1024)
+#define PACE_MS 1
 
 typedef struct {
   napi_env env;
@@ -37,8 +45,17 @@ typedef struct {
   int family;
   unsigned batch;
   uv_poll_t poll;
+  // What the socket wants (UV_READABLE once started, UV_WRITABLE while sends wait) and what the
+  // poll asks for: the same, less UV_READABLE while pacing.
   int events;
+  int polling;
   int closed;
+  int closed_handles;
+  uv_timer_t tick;
+  int pacing;
+  unsigned pace_after;
+  uint64_t wake_ms;
+  unsigned wakes;
   napi_ref self;
   napi_ref on_batch;
   napi_ref on_error;
@@ -170,6 +187,74 @@ static int32_t waited_us(struct msghdr *msg, const struct timespec *now) {
   return -1;
 }
 
+/** One recvmmsg, and its datagrams handed to JS; returns how many (0 when none were waiting). */
+static int read_batch(sock_t *s) {
+  napi_env env = s->env;
+  for (unsigned i = 0; i < s->batch; i++) {
+    s->rx[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_storage);
+    s->rx[i].msg_hdr.msg_controllen = CTL;
+  }
+  int got;
+  do got = recvmmsg(s->fd, s->rx, s->batch, MSG_DONTWAIT, NULL);
+  while (got < 0 && errno == EINTR);
+  if (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK) report(s, errno, 1);
+  if (got > 0) {
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    for (int i = 0; i < got; i++) {
+      int32_t *m = s->meta + i * META;
+      m[3] = waited_us(&s->rx[i].msg_hdr, &now);
+      uint8_t *a = s->addr + i * 16;
+      struct sockaddr_storage *from = &s->rx_from[i];
+      m[0] = (int32_t)s->rx[i].msg_len;
+      if (from->ss_family == AF_INET) {
+        struct sockaddr_in *in = (struct sockaddr_in *)from;
+        m[1] = ntohs(in->sin_port);
+        m[2] = 4;
+        memcpy(a, &in->sin_addr, 4);
+      } else {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)from;
+        m[1] = ntohs(in6->sin6_port);
+        // The rules know IPv4 callers of a dual-stack socket as a.b.c.d, not ::ffff:a.b.c.d.
+        if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+          m[2] = 4;
+          memcpy(a, &in6->sin6_addr.s6_addr[12], 4);
+        } else {
+          m[2] = 6;
+          memcpy(a, &in6->sin6_addr, 16);
+        }
+      }
+    }
+    napi_value fn, self, count, result;
+    napi_get_reference_value(env, s->on_batch, &fn);
+    napi_get_reference_value(env, s->self, &self);
+    napi_create_uint32(env, (uint32_t)got, &count);
+    if (napi_make_callback(env, s->async, self, fn, 1, &count, &result) == napi_pending_exception) {
+      napi_value error;
+      napi_get_and_clear_last_exception(env, &error);
+      napi_fatal_exception(env, error);
+    }
+  }
+  return got < 0 ? 0 : got;
+}
+
+static void apply_events(sock_t *s);
+static void on_tick(uv_timer_t *timer);
+
+/** Counts a wakeup that emptied the queue; the `pace_after`th within a millisecond starts the tick. */
+static void count_wakeup(sock_t *s) {
+  if (s->pace_after == 0 || s->closed) return;
+  uint64_t now = uv_now(s->tick.loop);
+  if (now != s->wake_ms) {
+    s->wake_ms = now;
+    s->wakes = 0;
+  }
+  if (++s->wakes < s->pace_after) return;
+  s->pacing = 1;
+  apply_events(s);
+  uv_timer_start(&s->tick, on_tick, PACE_MS, PACE_MS);
+}
+
 static void on_poll(uv_poll_t *handle, int status, int events) {
   sock_t *s = handle->data;
   napi_env env = s->env;
@@ -180,61 +265,42 @@ static void on_poll(uv_poll_t *handle, int status, int events) {
   } else {
     if (events & UV_WRITABLE) flush(s, 1);
     if (!s->closed && (events & UV_READABLE)) {
-      for (unsigned i = 0; i < s->batch; i++) {
-        s->rx[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_storage);
-        s->rx[i].msg_hdr.msg_controllen = CTL;
-      }
-      int got;
-      do got = recvmmsg(s->fd, s->rx, s->batch, MSG_DONTWAIT, NULL);
-      while (got < 0 && errno == EINTR);
-      if (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK) report(s, errno, 1);
-      if (got > 0) {
-        struct timespec now;
-        clock_gettime(CLOCK_REALTIME, &now);
-        for (int i = 0; i < got; i++) {
-          int32_t *m = s->meta + i * META;
-          m[3] = waited_us(&s->rx[i].msg_hdr, &now);
-          uint8_t *a = s->addr + i * 16;
-          struct sockaddr_storage *from = &s->rx_from[i];
-          m[0] = (int32_t)s->rx[i].msg_len;
-          if (from->ss_family == AF_INET) {
-            struct sockaddr_in *in = (struct sockaddr_in *)from;
-            m[1] = ntohs(in->sin_port);
-            m[2] = 4;
-            memcpy(a, &in->sin_addr, 4);
-          } else {
-            struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)from;
-            m[1] = ntohs(in6->sin6_port);
-            // The rules know IPv4 callers of a dual-stack socket as a.b.c.d, not ::ffff:a.b.c.d.
-            if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
-              m[2] = 4;
-              memcpy(a, &in6->sin6_addr.s6_addr[12], 4);
-            } else {
-              m[2] = 6;
-              memcpy(a, &in6->sin6_addr, 16);
-            }
-          }
-        }
-        napi_value fn, self, count, result;
-        napi_get_reference_value(env, s->on_batch, &fn);
-        napi_get_reference_value(env, s->self, &self);
-        napi_create_uint32(env, (uint32_t)got, &count);
-        if (napi_make_callback(env, s->async, self, fn, 1, &count, &result) == napi_pending_exception) {
-          napi_value error;
-          napi_get_and_clear_last_exception(env, &error);
-          napi_fatal_exception(env, error);
-        }
-      }
+      int got = read_batch(s);
+      // A full batch leaves more to read at once: the wakeups already carry all they can.
+      if (got > 0 && got < (int)s->batch) count_wakeup(s);
     }
   }
   napi_close_handle_scope(env, scope);
 }
 
+static void on_tick(uv_timer_t *timer) {
+  sock_t *s = timer->data;
+  napi_env env = s->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  int got = read_batch(s);
+  // A quiet millisecond: back to a wakeup a datagram. A full batch: back to a wakeup a batch,
+  // which reads the rest at once, a batch each turn of the loop.
+  if ((got == 0 || got == (int)s->batch) && !s->closed) {
+    uv_timer_stop(&s->tick);
+    s->pacing = 0;
+    apply_events(s);
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+static void apply_events(sock_t *s) {
+  int want = s->pacing ? s->events & ~UV_READABLE : s->events;
+  if (s->closed || s->polling == want) return;
+  s->polling = want;
+  if (want == 0) uv_poll_stop(&s->poll);
+  else uv_poll_start(&s->poll, want, on_poll);
+}
+
 static void set_events(sock_t *s, int events) {
-  if (s->closed || s->events == events) return;
+  if (s->closed) return;
   s->events = events;
-  if (events == 0) uv_poll_stop(&s->poll);
-  else uv_poll_start(&s->poll, events, on_poll);
+  apply_events(s);
 }
 
 static void release(sock_t *s) {
@@ -271,16 +337,16 @@ static napi_value buffer_of(napi_env env, sock_t *s, int index, size_t bytes, vo
   return buffer;
 }
 
-/** open(family, host, port, reusePort, spread, recvBufferSize, batch, onBatch, onError) → socket. */
+/** open(family, host, port, reusePort, spread, recvBufferSize, batch, paceAfter, onBatch, onError) → socket; paceAfter 0: never pace. */
 static napi_value open_socket(napi_env env, napi_callback_info info) {
-  size_t argc = 9;
-  napi_value argv[9], self;
+  size_t argc = 10;
+  napi_value argv[10], self;
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 9) {
-    napi_throw_type_error(env, NULL, "open(family, host, port, reusePort, spread, recvBufferSize, batch, onBatch, onError)");
+  if (argc < 10) {
+    napi_throw_type_error(env, NULL, "open(family, host, port, reusePort, spread, recvBufferSize, batch, paceAfter, onBatch, onError)");
     return NULL;
   }
-  int32_t family, port, spread, rcvbuf, batch;
+  int32_t family, port, spread, rcvbuf, batch, pace_after;
   bool reuse;
   char host[64];
   size_t host_len;
@@ -291,8 +357,9 @@ static napi_value open_socket(napi_env env, napi_callback_info info) {
   CHECK(napi_get_value_int32(env, argv[4], &spread));
   CHECK(napi_get_value_int32(env, argv[5], &rcvbuf));
   CHECK(napi_get_value_int32(env, argv[6], &batch));
-  if ((family != 4 && family != 6) || port < 0 || port > 65535 || batch < 1 || batch > 1024) {
-    napi_throw_range_error(env, NULL, "bad family, port or batch");
+  CHECK(napi_get_value_int32(env, argv[7], &pace_after));
+  if ((family != 4 && family != 6) || port < 0 || port > 65535 || batch < 1 || batch > 1024 || pace_after < 0) {
+    napi_throw_range_error(env, NULL, "bad family, port, batch or paceAfter");
     return NULL;
   }
   struct sockaddr_storage at;
@@ -338,6 +405,7 @@ static napi_value open_socket(napi_env env, napi_callback_info info) {
   s->fd = fd;
   s->family = family;
   s->batch = (unsigned)batch;
+  s->pace_after = (unsigned)pace_after;
   s->tx_max = (unsigned)batch * 4;
   s->rx = calloc(batch, sizeof *s->rx);
   s->rx_iov = calloc(batch, sizeof *s->rx_iov);
@@ -388,13 +456,16 @@ static napi_value open_socket(napi_env env, napi_callback_info info) {
   if (napi_wrap(env, self, s, finalize, NULL, NULL) != napi_ok) goto fail_js;
   // Held until close: an open socket is not collected while the event loop polls it.
   napi_create_reference(env, self, 1, &s->self);
-  napi_create_reference(env, argv[7], 1, &s->on_batch);
-  napi_create_reference(env, argv[8], 1, &s->on_error);
+  napi_create_reference(env, argv[8], 1, &s->on_batch);
+  napi_create_reference(env, argv[9], 1, &s->on_error);
   napi_async_init(env, self, name, &s->async);
   uv_loop_t *loop;
   napi_get_uv_event_loop(env, &loop);
   uv_poll_init(loop, &s->poll, fd);
   s->poll.data = s;
+  // Running only while it paces, when it stands for the poll in keeping the process alive.
+  uv_timer_init(loop, &s->tick);
+  s->tick.data = s;
   return self;
 
 fail_js:
@@ -502,6 +573,8 @@ static napi_value flush_js(napi_env env, napi_callback_info info) {
 
 static void after_close(uv_handle_t *handle) {
   sock_t *s = handle->data;
+  // The poll and the tick are closed together; the second to finish releases the socket.
+  if (++s->closed_handles < 2) return;
   napi_env env = s->env;
   napi_async_destroy(env, s->async);
   napi_delete_reference(env, s->on_batch);
@@ -523,6 +596,7 @@ static napi_value close_js(napi_env env, napi_callback_info info) {
   uv_poll_stop(&s->poll);
   close(s->fd);
   uv_close((uv_handle_t *)&s->poll, after_close);
+  uv_close((uv_handle_t *)&s->tick, after_close);
   return NULL;
 }
 

@@ -20,6 +20,7 @@ export interface BatchNative {
     spread: number,
     recvBufferSize: number,
     batch: number,
+    paceAfter: number,
     onBatch: (count: number) => void,
     onError: (code: string) => void,
   ): NativeSocket;
@@ -34,6 +35,14 @@ export interface BatchNative {
 const SLOT = 65536 + 64;
 const META = 4;
 export const DEFAULT_BATCH = 64;
+/**
+ * Wakeups within one millisecond after which the socket reads on a 1 ms tick instead
+ * (native/batch_socket.c). Under a half-core cap the CPU an answered call fell from 116 µs at
+ * 3,000 calls/s to 56 at 9,000 as batches grew with the load; pacing makes them grow sooner. At
+ * 3,750 answered calls/s (one worker, 10 k entries) it read 13 datagrams a wakeup against 7.5, and
+ * spent 69-73 µs a call against 76-77 (docs/performance.md, issue 22).
+ */
+export const DEFAULT_PACE_AFTER = 3;
 
 let loaded: BatchNative | Error | undefined;
 
@@ -61,6 +70,8 @@ export interface BatchSocketOptions {
   recvBufferSize?: number;
   /** Datagrams read per readiness event, at most. */
   batch?: number;
+  /** Wakeups within a millisecond after which reads go on a 1 ms tick until one finds nothing; 0: never. */
+  paceAfter?: number;
   /** Read only once start() is called (datagrams wait in the kernel's queue meanwhile). */
   paused?: boolean;
   /**
@@ -106,6 +117,7 @@ export class BatchSocket {
       options.spread ?? 1,
       options.recvBufferSize ?? 0,
       this.batch,
+      options.paceAfter ?? DEFAULT_PACE_AFTER,
       (count) => this.onBatch(count),
       (code) => options.onError(Object.assign(new Error(`batch socket: ${code}`), { code })),
     );

@@ -1,6 +1,7 @@
 // The batched UDP socket (native/batch_socket.c) on real datagrams on loopback, and the edge's
 // fallback to Node's dgram where the addon is not built.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
 import { describe, it } from 'node:test';
@@ -25,6 +26,19 @@ async function until(what: string, done: () => boolean, ms = 3000): Promise<void
     if (Date.now() - started > ms) throw new Error(`timed out waiting for ${what}`);
   }
 }
+
+/** Sends argv[2] datagrams to 127.0.0.124:argv[1], one every 0.1 ms or so (a spin, then a turn of the loop for the send). */
+const SPACED_SENDER = `
+const socket = require('node:dgram').createSocket('udp4');
+const [port, count] = process.argv.slice(1).map(Number);
+socket.bind(0, '127.0.0.125', async () => {
+  for (let i = 0; i < count; i++) {
+    for (const until = process.hrtime.bigint() + 100000n; process.hrtime.bigint() < until; );
+    socket.send('spaced ' + i, port, '127.0.0.124');
+    await new Promise((r) => setImmediate(r));
+  }
+  socket.close();
+});`;
 
 interface Seen {
   text: string;
@@ -80,6 +94,46 @@ describe('BatchSocket', () => {
       socket.close();
       sender.close();
     }
+  });
+
+  it('paces its reads under load: datagrams a tenth of a millisecond apart are read on a 1 ms tick, several a turn, and a lone one after the load at once', async () => {
+    /** Turns of the loop that brought datagrams, and how many each. */
+    const readPaced = async (paceAfter: number) => {
+      const turns: number[] = [];
+      let inTurn = false;
+      const socket = open({
+        host: '127.0.0.124',
+        paceAfter,
+        onMessage: () => {
+          if (!inTurn) {
+            inTurn = true;
+            turns.push(0);
+            setImmediate(() => (inTurn = false));
+          }
+          turns[turns.length - 1]!++;
+        },
+      });
+      const sender = await udp('udp4', '127.0.0.125');
+      try {
+        const { port } = socket.address();
+        // From another process, so the sends are spaced while this one's loop waits.
+        const spaced = spawn(process.execPath, ['-e', SPACED_SENDER, String(port), '300'], { stdio: 'inherit' });
+        await once(spaced, 'exit');
+        await until('300 datagrams', () => turns.reduce((a, b) => a + b, 0) === 300);
+        const afterLoad = turns.length;
+        await new Promise((r) => setTimeout(r, 20));
+        sender.send('alone', port, '127.0.0.124');
+        await until('the lone datagram', () => turns.length === afterLoad + 1);
+        return 300 / afterLoad;
+      } finally {
+        socket.close();
+        sender.close();
+      }
+    };
+    const paced = await readPaced(3);
+    const unpaced = await readPaced(0);
+    assert.ok(paced >= 3, `paced: ${paced.toFixed(1)} datagrams a turn`);
+    assert.ok(unpaced < paced, `unpaced: ${unpaced.toFixed(1)} datagrams a turn, paced ${paced.toFixed(1)}`);
   });
 
   it("tells how long each datagram waited in the kernel's receive queue, by the kernel's receive timestamp", async () => {
