@@ -40,6 +40,22 @@ socket.bind(0, '127.0.0.125', async () => {
   socket.close();
 });`;
 
+/** How many datagrams each turn of the event loop that brought any brought. */
+class Turns {
+  readonly sizes: number[] = [];
+  private inTurn = false;
+
+  count(): void {
+    // Each read is one turn of the event loop: setImmediate runs after it.
+    if (!this.inTurn) {
+      this.inTurn = true;
+      this.sizes.push(0);
+      setImmediate(() => (this.inTurn = false));
+    }
+    this.sizes[this.sizes.length - 1]!++;
+  }
+}
+
 interface Seen {
   text: string;
   host: string;
@@ -58,21 +74,14 @@ function open(options: Partial<BatchSocketOptions> & { host: string }, seen: See
 describe('BatchSocket', () => {
   it('reads what is queued in batches of at most `batch`, one call into JS each, each datagram with its bytes and source', async () => {
     const seen: Seen[] = [];
-    const turns: number[] = [];
-    let inTurn = false;
+    const turns = new Turns();
     const socket = open({
       host: '127.0.0.120',
       batch: 16,
       paused: true,
       onMessage: (bytes, host, port) => {
         seen.push({ text: bytes.toString(), host, port });
-        // Each readiness event is one turn of the event loop: setImmediate runs after it.
-        if (!inTurn) {
-          inTurn = true;
-          turns.push(0);
-          setImmediate(() => (inTurn = false));
-        }
-        turns[turns.length - 1]!++;
+        turns.count();
       },
     });
     const sender = await udp('udp4', '127.0.0.121');
@@ -84,7 +93,7 @@ describe('BatchSocket', () => {
       assert.equal(seen.length, 0);
       socket.start();
       await until('100 datagrams', () => seen.length === 100);
-      assert.deepEqual(turns, [16, 16, 16, 16, 16, 16, 4]);
+      assert.deepEqual(turns.sizes, [16, 16, 16, 16, 16, 16, 4]);
       assert.deepEqual(
         seen.map((s) => s.text),
         Array.from({ length: 100 }, (_, i) => `datagram ${i} ${'x'.repeat(i * 10)}`),
@@ -97,33 +106,21 @@ describe('BatchSocket', () => {
   });
 
   it('paces its reads under load: datagrams a tenth of a millisecond apart are read on a 1 ms tick, several a turn, and a lone one after the load at once', async () => {
-    /** Turns of the loop that brought datagrams, and how many each. */
+    /** Datagrams a turn of the loop, on average. */
     const readPaced = async (paceAfter: number) => {
-      const turns: number[] = [];
-      let inTurn = false;
-      const socket = open({
-        host: '127.0.0.124',
-        paceAfter,
-        onMessage: () => {
-          if (!inTurn) {
-            inTurn = true;
-            turns.push(0);
-            setImmediate(() => (inTurn = false));
-          }
-          turns[turns.length - 1]!++;
-        },
-      });
+      const turns = new Turns();
+      const socket = open({ host: '127.0.0.124', paceAfter, onMessage: () => turns.count() });
       const sender = await udp('udp4', '127.0.0.125');
       try {
         const { port } = socket.address();
         // From another process, so the sends are spaced while this one's loop waits.
         const spaced = spawn(process.execPath, ['-e', SPACED_SENDER, String(port), '300'], { stdio: 'inherit' });
         await once(spaced, 'exit');
-        await until('300 datagrams', () => turns.reduce((a, b) => a + b, 0) === 300);
-        const afterLoad = turns.length;
+        await until('300 datagrams', () => turns.sizes.reduce((a, b) => a + b, 0) === 300);
+        const afterLoad = turns.sizes.length;
         await new Promise((r) => setTimeout(r, 20));
         sender.send('alone', port, '127.0.0.124');
-        await until('the lone datagram', () => turns.length === afterLoad + 1);
+        await until('the lone datagram', () => turns.sizes.length === afterLoad + 1);
         return 300 / afterLoad;
       } finally {
         socket.close();
