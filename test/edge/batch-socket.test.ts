@@ -105,7 +105,7 @@ describe('BatchSocket', () => {
     }
   });
 
-  it('paces its reads under load: datagrams a tenth of a millisecond apart are read on a 1 ms tick, several a turn, and a lone one after the load at once', async () => {
+  it('paces its reads under load: datagrams a tenth of a millisecond apart are read on a 1 ms tick, several a turn, and a lone one after the load still arrives', async () => {
     /** Datagrams a turn of the loop, on average. */
     const readPaced = async (paceAfter: number) => {
       const turns = new Turns();
@@ -129,7 +129,8 @@ describe('BatchSocket', () => {
     };
     const paced = await readPaced(3);
     const unpaced = await readPaced(0);
-    assert.ok(paced >= 3, `paced: ${paced.toFixed(1)} datagrams a turn`);
+    // Paced, 6-7 a turn here, unpaced 1.0-1.3: a slower sender brings fewer a millisecond.
+    assert.ok(paced >= 2, `paced: ${paced.toFixed(1)} datagrams a turn`);
     assert.ok(unpaced < paced, `unpaced: ${unpaced.toFixed(1)} datagrams a turn, paced ${paced.toFixed(1)}`);
   });
 
