@@ -4,11 +4,13 @@
 // committed (and by itself, from the change feed, as any node does).
 import { Registry } from 'prom-client';
 import { PrimaryAdmission, type FromWorker, type ToWorker } from './edge/cluster.ts';
+import { holdYoungGeneration } from './edge/worker-heap.ts';
 import { createLogger, decisionMetrics, startDecisions, startSipEdge, type EdgeWorkerSettings } from './main.ts';
 
 const { config, branchKey } = JSON.parse(process.env.IPWARDEN_EDGE_WORKER ?? '{}') as EdgeWorkerSettings;
 const logger = createLogger(config.logLevel).child({ worker: process.pid });
 const tell = (message: FromWorker) => process.send?.(message);
+holdYoungGeneration();
 
 try {
   const { store, decisions, pool } = await startDecisions(config);

@@ -7,6 +7,7 @@ import { workerListenPort, type FromWorker, type ToWorker } from '../../src/edge
 import type { Listener } from '../../src/edge/endpoint.ts';
 import { DEFAULT_REJECT } from '../../src/edge/reply.ts';
 import { startEdge } from '../../src/edge/server.ts';
+import { holdYoungGeneration } from '../../src/edge/worker-heap.ts';
 import { RULE_SETS } from './rules.ts';
 
 export interface BenchWorkerSettings {
@@ -21,6 +22,7 @@ export interface BenchWorkerSettings {
 
 const settings = JSON.parse(process.env.IPWARDEN_EDGE_WORKER ?? '{}') as BenchWorkerSettings;
 const tell = (message: FromWorker) => process.send?.(message);
+holdYoungGeneration();
 const rules = RULE_SETS[settings.rules]!(readFileSync(settings.addressFile, 'utf8').split('\n').filter(Boolean));
 const edge = await startEdge(
   {

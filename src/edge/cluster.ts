@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import type { EgressSocketStatus } from './egress-sockets.ts';
 import type { Listener } from './endpoint.ts';
 import { DEFAULT_STREAM_LIMITS, LocalAdmission, type SourceAdmission } from './streams.ts';
+import { WORKER_V8_FLAGS } from './worker-heap.ts';
 
 /** Primary → worker. */
 export type ToWorker =
@@ -76,19 +77,6 @@ export function workerListenPort(configured: number): number {
   return configured === 0 && pinned > 0 ? pinned : configured;
 }
 const STOP_TIMEOUT_MS = 5_000;
-/**
- * V8's memory reducer collects and shrinks an idle process's heap (here about 80 s into a lull),
- * and a worker's next traffic paid for it: at 4,000 answered calls/s after 150 s idle, the first
- * half second's round trips reached 40–80 ms and the CPU a call rose 13–53 % for that rung,
- * against 20 ms and 7–10 % with the reducer off (docs/performance.md, issue 22). What it would
- * give back is the young generation and the garbage of the last burst, which traffic takes again.
- * For the same reason the young generation starts at the size V8 would let it grow to (16 MiB a
- * semi-space): an answered call allocates about 40 KB, and V8's own sizing kept the young generation
- * at a few MiB, collecting it 35–60 times a second at 4,000 calls/s; at 16 MiB it is 9 times, and
- * the CPU a call fell by 9 % (77.5 against 85.0 µs, medians of five rungs each, turn about; under
- * half a core at 3,000 calls/s, eight rounds, the two were equal).
- */
-const WORKER_V8_FLAGS = ['--no-memory-reducer', '--min-semi-space-size=16'];
 
 export async function startEdgeCluster(opts: EdgeClusterOptions): Promise<EdgeCluster> {
   const logger = opts.logger.child({ component: 'sip-workers' });

@@ -37,7 +37,7 @@ function workerPids(server: ChildProcess): number[] {
   return workers(server).map((line) => Number.parseInt(line.trim(), 10));
 }
 
-/** A worker's heap is never shrunk in a lull, nor its young generation started small (cluster.ts): its traffic would pay for it. */
+/** A worker's heap is never shrunk in a lull, nor its young generation started small (edge/worker-heap.ts): its traffic would pay for it. */
 function assertWorkerHeapFlags(server: ChildProcess): void {
   for (const line of workers(server)) assert.match(line, / --no-memory-reducer --min-semi-space-size=16 /);
 }
