@@ -19,13 +19,14 @@ export const WORKER_V8_FLAGS = ['--no-memory-reducer', '--min-semi-space-size=16
  * At a young collection, V8 gives back the idle half of the young generation (16 MiB) when the
  * process allocated less than 1 KB a millisecond over the last seconds (heap.cc's
  * kLowAllocationThroughput; no flag but --predictable turns it off, and that one also fixes V8's
- * random seed, which the hash seed is drawn from, and makes collection single-threaded). An idle worker's first collection after a quiet spell of ~5 s or more did that, and the
- * burst that followed took the memory back a page at a time: ~3,500 more page faults in its first
- * 400 calls, which under half a core at 3,000 answered calls/s throttled the worker period after
- * period and put the rung's p99 at 8–64 ms against 4 ms after a 2 s gap (docs/performance.md). A
- * standby node taking over a failed one's traffic meets exactly that. So the worker allocates
- * ~2.7 KB a millisecond of short-lived garbage all the time: under traffic it adds ~2 % to what
- * calls allocate, and it costs a few microseconds a tick.
+ * random seed, which the hash seed is drawn from, and makes collection single-threaded). An idle
+ * worker's first collection after a quiet spell of ~5 s or more did that, and the burst that
+ * followed took the memory back a page at a time: ~3,500 more page faults in its first 400 calls,
+ * which under half a core at 3,000 answered calls/s throttled the worker period after period and
+ * put the rung's p99 at 8–64 ms against 4 ms after a 2 s gap (docs/performance.md). A standby node
+ * taking over a failed one's traffic meets exactly that. So the worker allocates ~2.7 KB a
+ * millisecond of short-lived garbage all the time: under traffic it adds ~2 % to what calls
+ * allocate, and it costs a few microseconds a tick.
  */
 const HOLD_TICK_MS = 100;
 const HOLD_ARRAYS_A_TICK = 1000;
