@@ -152,8 +152,9 @@ const KEPT_UP_P99_MS = 500;
 export const PAST_THE_TOP = 1.5;
 /**
  * The most calls/s one sipp UAC is given. At half a core the edge answered 30,000 rejected calls/s
- * with 2 of its ~1,000 CFS periods throttled while the UAC's CPU grew 2.3 times from 20,000 to 30,000 calls/s;
- * past 35,000 the rungs failed on the UAC's own retransmissions, the edge's CPU to spare.
+ * with 2 of its ~1,000 CFS periods throttled, while the UAC's CPU had grown 2.2 times from 20,000
+ * calls/s; past 35,000 rungs failed on the UAC's own retransmissions, the edge's CPU to spare
+ * (docs/performance.md).
  */
 const CALLS_PER_UAC = 20_000;
 /** How long after an overload a contender may take to serve its rate again (issue 22). */
